@@ -1,0 +1,1 @@
+"""Command-line interface: see engine/cli/main.py."""

@@ -1,0 +1,67 @@
+"""The exceptions the public API raises. Every one carries data a caller can act on, and a
+message fit for a person; the CLI and the service print the message, never a traceback."""
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    exit_code = 1
+
+    def to_json(self) -> dict:
+        return {"code": type(self).__name__, "message": str(self)}
+
+
+class PolicyError(EngineError):
+    """The policy (one file or a bundle) failed validation; `diagnostics` holds every problem."""
+
+    def __init__(self, diagnostics: list) -> None:
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(d.format() for d in self.diagnostics) or "invalid policy")
+
+    def to_json(self) -> dict:
+        return {"code": "PolicyError", "message": "invalid policy",
+                "problems": [d.to_json() for d in self.diagnostics]}
+
+
+class InputError(EngineError):
+    """Bad input from a caller; `problems` is a list of {path (JSON pointer), code, message}."""
+
+    def __init__(self, problems: list[dict], summary: str = "invalid input") -> None:
+        self.problems = list(problems)
+        lines = [f"{p.get('path') or '/'}: {p['message']}" for p in self.problems]
+        super().__init__(summary + (":\n" + "\n".join(lines) if lines else ""))
+
+    def to_json(self) -> dict:
+        return {"code": type(self).__name__, "message": str(self).split(":\n")[0],
+                "problems": self.problems}
+
+
+class TicketError(InputError):
+    """The ticket facts failed `schemas/ticket.schema.json` or a check past it."""
+
+    def __init__(self, problems: list[dict]) -> None:
+        super().__init__(problems, "invalid ticket")
+
+
+class PayloadError(InputError):
+    """An action payload is malformed (not merely in violation of the policy)."""
+
+    def __init__(self, problems: list[dict]) -> None:
+        super().__init__(problems, "invalid payload")
+
+
+class UnknownVersionError(EngineError):
+    def __init__(self, version: str, known: list[str]) -> None:
+        self.version = version
+        super().__init__(f"unknown policy version `{version}` (known: {', '.join(known)})")
+
+
+class NoVersionError(EngineError):
+    def __init__(self, at: str, first: str) -> None:
+        super().__init__(f"no policy version is in force at {at}: the first takes effect {first}")
+
+
+class UnknownActionError(EngineError):
+    def __init__(self, what: str, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown {what} `{name}` (known: {', '.join(known)})")
