@@ -1,0 +1,173 @@
+"""The public facade: load a policy bundle once, answer many questions.
+
+    from engine import Engine
+    eng = Engine.from_directory("rules")
+    eng.decide(ticket, "merchant", at="2024-06-01T12:00:00+08:00")
+
+An `Engine` is immutable once built: hot reload (the service) builds a new one beside the old and
+swaps the reference, so no caller ever sees half a reload.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from engine import apply as apply_mod
+from engine import check as check_mod
+from engine import decide as decide_mod
+from engine.bundle import Bundle, load_directory, load_files
+from engine.compile import CompiledPolicy, compile_policy
+from engine.errors import NoVersionError, TicketError, UnknownActionError, UnknownVersionError
+from engine.model import Policy
+from engine.paths import default_rules_dir
+from engine.ticket import validate_ticket
+from engine.timeutil import iso, now as wall_clock, parse_aware
+
+ACTORS = ("merchant", "buyer")
+ANSWERS = ("accept", "reject", "timeout")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    effective_from: datetime
+    effective_until: datetime | None  # the next version's effective_from; None for the newest
+
+    def to_json(self, at: datetime | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "version": self.version,
+            "effective_from": iso(self.effective_from),
+            "effective_until": iso(self.effective_until),
+        }
+        if at is not None:
+            out["in_force"] = self.effective_from <= at and (self.effective_until is None or at < self.effective_until)
+            out["scheduled"] = self.effective_from > at
+        return out
+
+
+class Engine:
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.bundle_hash: str = bundle.content_hash
+        self._policies: dict[str, Policy] = {}
+        self._compiled: dict[str, CompiledPolicy] = {}
+        for document in bundle.documents:
+            policy = Policy.from_document(document.data)
+            self._policies[policy.version] = policy
+            self._compiled[policy.version] = compile_policy(document.data)
+        ordered = sorted(self._policies.values(), key=lambda p: p.effective_from)
+        self._order = [p.version for p in ordered]
+        self._starts = [p.effective_from.timestamp() for p in ordered]
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_directory(cls, path: str | Path | None = None) -> "Engine":
+        return cls(load_directory(Path(path) if path else default_rules_dir()))
+
+    @classmethod
+    def from_files(cls, paths: Iterable[str | Path]) -> "Engine":
+        return cls(load_files([Path(p) for p in paths]))
+
+    def close(self) -> None:
+        """Release the durable_rules rulesets (after the last request using this engine)."""
+        for compiled in self._compiled.values():
+            compiled.close()
+
+    # -- versions --------------------------------------------------------------------------------
+    def versions(self) -> list[VersionInfo]:
+        out = []
+        for i, version in enumerate(self._order):
+            until = self._policies[self._order[i + 1]].effective_from if i + 1 < len(self._order) else None
+            out.append(VersionInfo(version, self._policies[version].effective_from, until))
+        return out
+
+    def version_at(self, at: datetime | str | None = None) -> str:
+        when = self._resolve_at(at)
+        index = bisect.bisect_right(self._starts, when.timestamp()) - 1
+        if index < 0:
+            raise NoVersionError(iso(when), iso(self._policies[self._order[0]].effective_from))
+        return self._order[index]
+
+    def policy(self, version: str) -> Policy:
+        try:
+            return self._policies[version]
+        except KeyError:
+            raise UnknownVersionError(version, self._order) from None
+
+    def compiled(self, version: str) -> CompiledPolicy:
+        self.policy(version)
+        return self._compiled[version]
+
+    def document(self, version: str) -> dict[str, Any]:
+        return dict(self.policy(version).raw)
+
+    # -- the three questions -----------------------------------------------------------------------
+    def decide(self, ticket: dict, actor: str, at: datetime | str | None = None,
+               version: str | None = None) -> dict[str, Any]:
+        if actor not in ACTORS:
+            raise UnknownActionError("actor", str(actor), list(ACTORS))
+        when, policy, compiled, clean = self._prepare(ticket, at, version)
+        return decide_mod.decide(policy, compiled, clean, actor, when)
+
+    def check(self, ticket: dict, action: str, payload: dict | None = None,
+              at: datetime | str | None = None, version: str | None = None) -> dict[str, Any]:
+        when, policy, compiled, clean = self._prepare(ticket, at, version)
+        return check_mod.check(policy, compiled, clean, action, payload or {}, when)
+
+    def apply(self, ticket: dict, answer: str, at: datetime | str | None = None,
+              version: str | None = None) -> dict[str, Any]:
+        if answer not in ANSWERS:
+            raise UnknownActionError("answer", str(answer), list(ANSWERS))
+        when, policy, compiled, clean = self._prepare(ticket, at, version)
+        return apply_mod.apply(policy, compiled, clean, answer, when)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _prepare(self, ticket: dict, at, version):
+        when = self._resolve_at(at)
+        chosen = version if version is not None else self.version_at(when)
+        policy = self.policy(chosen)
+        clean = validate_ticket(ticket)
+        _check_policy_references(policy, clean)
+        return when, policy, self._compiled[chosen], clean
+
+    @staticmethod
+    def _resolve_at(at: datetime | str | None) -> datetime:
+        if at is None:
+            return wall_clock()
+        if isinstance(at, datetime):
+            if at.tzinfo is None:
+                raise TicketError([{"path": "/at", "code": "naive_time",
+                                    "message": "`at` has no UTC offset"}])
+            return at
+        try:
+            return parse_aware(at)
+        except ValueError as exc:
+            raise TicketError([{"path": "/at", "code": "invalid_time", "message": f"`at`: {exc}"}]) from None
+
+
+def _check_policy_references(policy: Policy, ticket: dict) -> None:
+    """The ticket names a scenario and a category: they must exist in the version deciding it."""
+    problems = []
+    scenario = ticket.get("scenario")
+    if scenario not in policy.scenarios:
+        problems.append({"path": "/scenario", "code": "unknown_scenario",
+                         "message": f"scenario `{scenario}` is not in policy {policy.version} "
+                                    f"(known: {', '.join(policy.scenarios)})"})
+    category = (ticket.get("order") or {}).get("category")
+    if category not in policy.categories:
+        problems.append({"path": "/order/category", "code": "unknown_category",
+                         "message": f"category `{category}` is not in policy {policy.version} "
+                                    f"(known: {', '.join(policy.categories)})"})
+    pending = (ticket.get("negotiation") or {}).get("pending")
+    if pending:
+        if policy.negotiation_type(pending.get("type", "")) is None:
+            problems.append({"path": "/negotiation/pending/type", "code": "unknown_negotiation_type",
+                             "message": f"negotiation type `{pending.get('type')}` is not in policy {policy.version}"})
+        if pending.get("reason") is not None and pending["reason"] not in policy.reasons:
+            problems.append({"path": "/negotiation/pending/reason", "code": "unknown_reason",
+                             "message": f"reason `{pending['reason']}` is not in policy {policy.version}"})
+    if problems:
+        raise TicketError(problems)
