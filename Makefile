@@ -1,0 +1,25 @@
+# The two commands of the README's quick start. Both set everything up first (scripts/setup.sh).
+.PHONY: run test setup validate bench clean
+
+HOST ?= 127.0.0.1
+PORT ?= 8080
+WORKERS ?= 2
+
+setup:
+	@scripts/setup.sh
+
+# The main job: validate the bundled policy, then serve decisions over HTTP.
+run: setup
+	@.venv/bin/aftersale validate
+	@.venv/bin/aftersale serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: setup
+	@.venv/bin/aftersale validate
+	@.venv/bin/aftersale test
+	@.venv/bin/python -m pytest -q
+
+bench: setup
+	@.venv/bin/python bench/bench_decide.py
+
+clean:
+	rm -rf .venv build *.egg-info
