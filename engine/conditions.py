@@ -58,6 +58,7 @@ class CompiledCondition:
     fact_types: dict[str, str] = field(default_factory=dict)   # fact name → STR | NUM
     boundaries: dict[str, set] = field(default_factory=dict)   # fact name → literals it is compared with
     fact_pairs: set = field(default_factory=set)               # (left, right) fact-vs-fact comparisons
+    names: set = field(default_factory=set)                    # every fact the condition reads
 
 
 def resolve_param(doc: Mapping, dotted: str, path: str = "") -> Any:
@@ -108,6 +109,7 @@ class _Compiler:
     def fact_name(self, name: Any, path: str) -> str:
         if not isinstance(name, str) or not _FACT_NAME.match(name):
             raise CompileError(path, f"`{name}` is not a valid fact name (letters, digits, `_`)")
+        self.out.names.add(name)
         return name
 
     # --- tree -------------------------------------------------------------------------------

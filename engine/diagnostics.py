@@ -53,3 +53,10 @@ def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity == ERROR for d in diagnostics)
+
+
+# The exception that carries diagnostics lives with the other engine errors; re-exported here
+# because docs/design.md lists it with the Diagnostic type.
+from engine.errors import PolicyError  # noqa: E402
+
+__all__ = ["Diagnostic", "PolicyError", "ERROR", "WARNING", "sort_diagnostics", "has_errors"]

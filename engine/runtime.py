@@ -20,9 +20,18 @@ from engine.conditions import MAX_SAFE_INT, STR
 from engine.errors import EngineError
 
 _SID = "0"
-_RESERVED = ("id", "sid")         # set by the runner: durable's message id and session id
+# durable_rules 2.0.28 frees an uninitialized pointer in delete_state (segfault / "free(): invalid
+# pointer") when no action was ever started on the ruleset: e.g. close() after evaluations that
+# matched nothing. Every ruleset therefore gets a primer rule, fired once at creation (and after a
+# reset), matching only a fact with the reserved key below.
+_PRIME_RULE = "__runtime_prime__"
+_PRIME_KEY = "__runtime_prime__"
+_RESERVED = ("id", "sid", _PRIME_KEY)   # set by the runner: message id, session id, primer
 _MAX_PROPERTIES = 250             # durable refuses facts with more than 255 properties (error 302)
 _ASSERTED, _NO_MATCH = 0, 1       # assert_fact result codes; others are faults
+# ensure_ascii=False is required: durable compares the raw bytes of strings, so `\u4e2d` in a
+# fact never equals `中` in a rule. One encoder, built once (json.dumps with options builds one per call).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class RuntimeFault(EngineError):
@@ -33,31 +42,45 @@ class FactError(EngineError):
     """A fact dict is not normalized (ints, bools, strings; no None/float; types the rules expect)."""
 
 
+class FactValidator:
+    """Cheap check (one pass, set lookups) that durable and the plain evaluator will read a fact
+    dict the same way: only int (|n| <= 2**53), bool and str values, no reserved names, at most
+    250 facts, and each fact the conditions compare of the type group they compare it with
+    (`fact_types`: name → "str" | "num"; durable compares across groups erratically: `"" == 0`)."""
+
+    def __init__(self, fact_types: Mapping[str, str] | None = None) -> None:
+        types = dict(fact_types or {})
+        self._str_facts = frozenset(k for k, g in types.items() if g == STR)
+        self._num_facts = frozenset(k for k, g in types.items() if g != STR)
+
+    def __call__(self, facts: Mapping) -> None:
+        if not isinstance(facts, Mapping):
+            raise FactError(f"facts must be a mapping, got {type(facts).__name__}")
+        if len(facts) > _MAX_PROPERTIES:
+            raise FactError(f"too many facts ({len(facts)} > {_MAX_PROPERTIES})")
+        str_facts, num_facts = self._str_facts, self._num_facts
+        for key, value in facts.items():
+            kind = type(value)
+            if kind is str:
+                if key in num_facts:
+                    raise FactError(f"fact `{key}` must be an integer or boolean, got {value!r}")
+            elif kind is bool:
+                if key in str_facts:
+                    raise FactError(f"fact `{key}` must be a string, got {value!r}")
+            elif kind is int:
+                if key in str_facts:
+                    raise FactError(f"fact `{key}` must be a string, got {value!r}")
+                if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+                    raise FactError(f"fact `{key}`: integer {value} out of range (|n| <= 2**53)")
+            else:
+                raise FactError(f"fact `{key}`: {kind.__name__} is not allowed (only int, bool, str; no None/float)")
+        if "id" in facts or "sid" in facts or _PRIME_KEY in facts:
+            raise FactError(f"fact names {', '.join(_RESERVED)} are reserved by the runtime")
+
+
 def validate_facts(facts: Mapping, fact_types: Mapping[str, str] | None = None) -> None:
-    """Cheap check that durable and the plain evaluator will read `facts` the same way.
-    `fact_types` (from the compiler) names the facts conditions compare with a string (`str`)
-    or a number/bool (`num`): durable compares across those groups erratically (`"" == 0`)."""
-    if not isinstance(facts, Mapping):
-        raise FactError(f"facts must be a mapping, got {type(facts).__name__}")
-    if len(facts) > _MAX_PROPERTIES:
-        raise FactError(f"too many facts ({len(facts)} > {_MAX_PROPERTIES})")
-    for key, value in facts.items():
-        kind = type(value)
-        if kind is str or kind is bool:
-            continue
-        if kind is int:
-            if -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
-                continue
-            raise FactError(f"fact `{key}`: integer {value} out of range (|n| <= 2**53)")
-        raise FactError(f"fact `{key}`: {kind.__name__} is not allowed (only int, bool, str; no None/float)")
-    for key in _RESERVED:
-        if key in facts:
-            raise FactError(f"fact name `{key}` is reserved by the runtime")
-    if fact_types:
-        for key, group in fact_types.items():
-            if key in facts and (type(facts[key]) is str) != (group == STR):
-                want = "a string" if group == STR else "an integer or boolean"
-                raise FactError(f"fact `{key}` must be {want}, got {facts[key]!r}")
+    """One-off form of `FactValidator(fact_types)(facts)`."""
+    FactValidator(fact_types)(facts)
 
 
 class RulesetRunner:
@@ -68,14 +91,15 @@ class RulesetRunner:
 
     def __init__(self, name: str, definition: dict | str) -> None:
         """`name` must be unique in the process while the runner is open (durable's rule)."""
-        text = definition if isinstance(definition, str) else json.dumps(
-            definition, ensure_ascii=False, separators=(",", ":"))
+        rules = json.loads(definition) if isinstance(definition, str) else dict(definition)
+        if _PRIME_RULE in rules:
+            raise RuntimeFault(f"rule name `{_PRIME_RULE}` is reserved by the runtime")
+        rules[_PRIME_RULE] = {"all": [{"m": {"$ex": {_PRIME_KEY: 1}}}]}
+        text = json.dumps(rules, ensure_ascii=False, separators=(",", ":"))
         with self._registry_lock:
             if name in self._names_in_use:
                 raise RuntimeFault(f"ruleset name `{name}` is already in use in this process")
             try:
-                # ensure_ascii=False is required: durable compares the raw bytes of strings, so
-                # `\u4e2d` in a fact never equals `中` in a rule.
                 self._handle = _dre.create_ruleset(name, text)
             except Exception as exc:  # durable_rules_engine.error, MemoryError
                 raise RuntimeFault(f"durable_rules rejected ruleset `{name}`: {exc}") from exc
@@ -84,11 +108,23 @@ class RulesetRunner:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)   # unique message id per fact: no MessageObserved on repeats
         self._closed = False
+        try:
+            self._prime()
+        except BaseException:
+            _dre.delete_ruleset(self._handle)
+            with self._registry_lock:
+                self._names_in_use.discard(name)
+            raise
+
+    def _prime(self) -> None:
+        message = '{"id":%d,"sid":"0","%s":1}' % (next(self._ids), _PRIME_KEY)
+        if self._evaluate(message) != [_PRIME_RULE]:
+            raise RuntimeFault(f"durable_rules did not fire the primer rule of `{self.name}`")
 
     def fired(self, facts: Mapping) -> list[str]:
         """Names of the rules that fired for `facts`, in durable's order, duplicates kept (a rule
         fires once per true branch of an `$or`). `facts` must already pass `validate_facts`."""
-        body = json.dumps(facts, ensure_ascii=False, separators=(",", ":"))
+        body = _encode(facts)
         with self._lock:
             if self._closed:
                 raise RuntimeFault(f"ruleset `{self.name}` is closed")
@@ -114,14 +150,15 @@ class RulesetRunner:
                 raise RuntimeFault(f"durable_rules assert_fact returned code {code}")
         except BaseException as exc:
             self._reset()
-            if isinstance(exc, RuntimeFault):
+            asserted = False  # the reset removed the fact with the session
+            if isinstance(exc, RuntimeFault) or not isinstance(exc, Exception):
                 raise
             raise RuntimeFault(f"durable_rules failed in `{self.name}`: {exc}") from exc
         finally:
             if asserted:
                 try:
                     _dre.retract_fact(handle, message)
-                except Exception:  # the state was reset above, or the fact is gone already
+                except Exception:  # keep the runner usable: a fresh session is the safe state
                     self._reset()
         return names
 
@@ -130,8 +167,16 @@ class RulesetRunner:
         # leased for 30 s (later evaluations silently see nothing): deleting the state is the reset
         try:
             _dre.delete_state(self._handle, _SID)
-        except Exception:
+        except Exception:  # no session (error 309): nothing to reset
             pass
+
+    def session_facts(self) -> list[dict]:
+        """The facts durable still holds in the session (diagnostics: [] between evaluations)."""
+        with self._lock:
+            try:
+                return json.loads(_dre.get_facts(self._handle, _SID))
+            except Exception:  # no session yet (error 309) or after a reset
+                return []
 
     def close(self) -> None:
         """Delete the session and the ruleset (hot reload). Idempotent."""

@@ -1,0 +1,35 @@
+-- wrk script: POST /v1/decide with request bodies taken in turn from bench/decide_bodies.jsonl
+-- (one JSON body per line), and a summary line with decisions/s, p50, p99 and error counts.
+--   wrk -t2 -c32 -d20s --latency -s bench/decide.lua http://127.0.0.1:PORT
+local bodies = {}
+local path = os.getenv("BODIES") or "bench/decide_bodies.jsonl"
+for line in io.lines(path) do
+  if #line > 0 then bodies[#bodies + 1] = line end
+end
+assert(#bodies > 0, "no request bodies in " .. path)
+
+local counter = 0
+local endpoint = os.getenv("ENDPOINT") or "/v1/decide"
+local headers = { ["Content-Type"] = "application/json" }
+
+function request()
+  counter = counter + 1
+  return wrk.format("POST", endpoint, headers, bodies[(counter % #bodies) + 1])
+end
+
+local bad = 0
+function response(status, hdrs, body)
+  if status ~= 200 then bad = bad + 1 end
+end
+
+function done(summary, latency, requests)
+  local seconds = summary.duration / 1e6
+  local errors = summary.errors
+  io.write(string.format(
+    "RESULT decisions/s=%.0f requests=%d p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f " ..
+    "socket_errors=%d non2xx=%d seconds=%.1f\n",
+    summary.requests / seconds, summary.requests,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, errors.connect + errors.read + errors.write + errors.timeout,
+    errors.status, seconds))
+end

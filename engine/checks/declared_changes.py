@@ -1,0 +1,125 @@
+"""Declared vs computed changes, across the versions of a bundle.
+
+For each pair of adjacent versions (by `effective_from`), the newer file's `changes` must account
+for the diff exactly:
+- every computed change (engine/diff.py) is covered by a `touches` prefix of one of the newer
+  version's declared changes, else `undeclared_change`, located at that node in the newer file
+  (a removal: at its nearest surviving ancestor);
+- every declared change covers at least one computed change, else `declared_change_unmatched`,
+  located at the declared item.
+
+A bundle check: it needs every version at once, so it runs after each file passed on its own.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from engine import idpaths
+from engine.changelog import covered_by
+from engine.checks import register_bundle_check
+from engine.diagnostics import Diagnostic
+from engine.diff import diff_documents
+from engine.timeutil import parse_aware
+
+
+def _field(document: Any, *names: str) -> Any:
+    for name in names:
+        if isinstance(document, dict) and name in document:
+            return document[name]
+        if hasattr(document, name):
+            return getattr(document, name)
+    return None
+
+
+def _data(document: Any) -> dict:
+    data = _field(document, "data")
+    return data if isinstance(data, dict) else {}
+
+
+def _filename(document: Any) -> str:
+    name = _field(document, "file", "filename", "path")
+    return str(name) if name is not None else "<policy>"
+
+
+def _position(document: Any, pointer: str) -> tuple[int, int]:
+    positions = _field(document, "positions")
+    if positions is None:
+        return (1, 1)
+    if hasattr(positions, "nearest"):
+        return positions.nearest(pointer, at_key=True)
+    while pointer and pointer not in positions:
+        pointer = pointer.rsplit("/", 1)[0]
+    return positions.get(pointer, (1, 1))
+
+
+def _effective(document: Any) -> float:
+    raw = _data(document).get("effective_from")
+    try:
+        return parse_aware(raw).timestamp() if isinstance(raw, str) else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _declared(data: dict) -> list[tuple[int, dict]]:
+    changes = data.get("changes")
+    if not isinstance(changes, list):
+        return []
+    return [(i, c) for i, c in enumerate(changes) if isinstance(c, dict)]
+
+
+def _touches(declared: dict) -> tuple[str, ...]:
+    value = declared.get("touches")
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def check_pair(older: Any, newer: Any) -> list[Diagnostic]:
+    """Diagnostics for `newer`'s declared changes against the diff from `older`."""
+    old_data, new_data = _data(older), _data(newer)
+    computed = diff_documents(old_data, new_data)
+    declared = _declared(new_data)
+    file = _filename(newer)
+    version = new_data.get("version", file)
+    previous = old_data.get("version", _filename(older))
+    out: list[Diagnostic] = []
+    for change in computed:
+        if any(covered_by(change, _touches(item)) for _, item in declared):
+            continue
+        uncovered = [p for p in change.paths()
+                     if not any(idpaths.covers(t, p) for _, item in declared for t in _touches(item))]
+        path = uncovered[0] if uncovered else change.path
+        pointer, _ = idpaths.pointer_of(new_data, path)
+        line, column = _position(newer, pointer)
+        out.append(Diagnostic(
+            "undeclared_change", f"undeclared change at `{path}` ({change.kind}, since {previous})",
+            file, line, column, pointer,
+            f"declare it: add a `touches` prefix covering `{path}` to an item of `changes` in {version}"))
+    for index, item in declared:
+        touches = _touches(item)
+        if any(covered_by(change, touches) for change in computed):
+            continue
+        pointer = f"/changes/{index}"
+        line, column = _position(newer, pointer)
+        out.append(Diagnostic(
+            "declared_change_unmatched",
+            f"declared change `{item.get('id', index)}` matches no computed change (since {previous})",
+            file, line, column, pointer,
+            "its `touches` prefixes cover nothing that differs from the previous version: "
+            "fix the prefixes or drop the declaration"))
+    return out
+
+
+def check_bundle(documents: Iterable[Any]) -> list[Diagnostic]:
+    """All versions of a bundle: each needs `data` (the dict), `positions` (JSON pointer →
+    (line, column), as engine/yamlsafe.py gives) and `file`/`path` (its name)."""
+    ordered = sorted(documents, key=lambda d: (_effective(d), str(_data(d).get("version", ""))))
+    out: list[Diagnostic] = []
+    for older, newer in zip(ordered, ordered[1:]):
+        out.extend(check_pair(older, newer))
+    return out
+
+
+
+@register_bundle_check
+def declared_changes(bundle: Any) -> list[Diagnostic]:
+    """The registry's entry point: a `engine.bundle.Bundle` (documents sorted, all valid)."""
+    return check_bundle(bundle.documents)

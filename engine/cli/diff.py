@@ -1,0 +1,36 @@
+"""`aftersale diff A B`: what changed between two policy versions (or policy files)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine import diffrender
+from engine.cli.output import emit_json
+from engine.diff import diff_documents
+from engine.history import resolve
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "diff", help="semantic diff of two policy versions",
+        description="Compare two policy versions by id (A older, B newer). A and B are version "
+                    "names in the rules directory (2024-03-22) or paths to policy files.")
+    parser.add_argument("old", metavar="A")
+    parser.add_argument("new", metavar="B")
+    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    parser.add_argument("--rules", metavar="DIR", help="rules directory (default: the bundled rules/)")
+    parser.add_argument("--annotations", action="store_true",
+                        help="also list changes to `section`, `illustrative` and `note`")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    old, new = resolve(args.old, args.rules), resolve(args.new, args.rules)
+    changes = diff_documents(old.data, new.data, include_annotations=args.annotations)
+    if args.format == "json":
+        emit_json(diffrender.to_json(changes, old.version, new.version))
+    elif args.format == "markdown":
+        sys.stdout.write(diffrender.to_markdown(changes, old.version, new.version))
+    else:
+        sys.stdout.write(diffrender.to_text(changes, old.version, new.version))
+    return 0

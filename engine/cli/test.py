@@ -1,0 +1,65 @@
+"""`aftersale test [PATH ...]`: run the policy test cases (default: the rules directory's `tests/`).
+
+Exit 0 when every case passes, 1 when one fails (or a case file is malformed: located problems
+on stderr). `--coverage` adds, per version, the rules no case fired.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.cli.output import emit_json
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "test", help="run the policy test cases (rules/tests/*.yaml)",
+        description="Run policy test cases against the policy versions; print each failure with "
+                    "its file:line, expected and actual.")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="case files or directories (default: RULES/tests)")
+    parser.add_argument("--rules", metavar="DIR", help="policy directory (default: the bundled rules/)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--coverage", action="store_true",
+                        help="report, per version, the rules no case fired")
+    parser.add_argument("-k", metavar="TEXT", dest="keyword",
+                        help="run only the cases whose name contains TEXT")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list passing cases too (text)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.api import Engine
+    from engine.paths import default_rules_dir
+    from engine.policytest import coverage, format_coverage, run_cases
+    from engine.policytest_files import load_cases
+
+    rules_dir = Path(args.rules) if args.rules else default_rules_dir()
+    cases = load_cases(args.paths or [rules_dir / "tests"])
+    if args.keyword:
+        cases = [c for c in cases if args.keyword in c.name]
+    engine = Engine.from_directory(rules_dir)
+    try:
+        results = run_cases(engine, cases)
+        report = coverage(engine, results) if args.coverage else None
+    finally:
+        engine.close()
+    failed = [r for r in results if not r.passed]
+    if args.format == "json":
+        out = {"passed": len(results) - len(failed), "failed": len(failed),
+               "cases": [r.to_json() for r in results]}
+        if report is not None:
+            out["coverage"] = report
+        emit_json(out)
+    else:
+        for r in results:
+            if args.verbose or not r.passed:
+                print(r.format())
+        if report is not None:
+            print(format_coverage(report))
+        print(f"{len(results) - len(failed)} passed, {len(failed)} failed ({len(results)} cases)")
+    if not cases:
+        print("aftersale test: no cases found", file=sys.stderr)
+        return 1
+    return 1 if failed else 0

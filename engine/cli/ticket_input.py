@@ -1,0 +1,51 @@
+"""Options shared by `decide`, `check` and `apply`: the rules directory, the ticket (our own
+shape, or a WeChat after-sale order plus context), `--at` and `--version`."""
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+from engine.cli.output import read_json_arg
+from engine.errors import InputError
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ticket", required=True, metavar="FILE",
+                        help="ticket JSON (schemas/ticket.schema.json), or `-` for stdin")
+    parser.add_argument("--input", choices=("ticket", "wechat"), default="ticket",
+                        help="`wechat`: FILE holds {\"order\": <getaftersaleorder payload>, \"context\": {...}} "
+                             "(see docs/wechat.md)")
+    parser.add_argument("--at", metavar="TIME",
+                        help="when the question is asked, ISO 8601 with an offset (default: now)")
+    parser.add_argument("--version", metavar="V", dest="policy_version",
+                        help="policy version to use (default: the one in force at --at)")
+    parser.add_argument("--rules", metavar="DIR", help="rules directory (default: the bundled rules/)")
+
+
+def load_engine(args: argparse.Namespace):
+    from engine.api import Engine
+
+    return Engine.from_directory(args.rules)
+
+
+def parse_at(args: argparse.Namespace) -> datetime | None:
+    """`--at` as an aware datetime (None: the engine reads the clock); a naive time is refused."""
+    if args.at is None:
+        return None
+    from engine.ticket import parse_time
+
+    return parse_time(args.at, "--at")
+
+
+def load_ticket(args: argparse.Namespace, engine) -> dict:
+    data = read_json_arg(args.ticket, "ticket")
+    if args.input == "ticket":
+        return data
+    if not isinstance(data, dict) or "order" not in data:
+        raise InputError([{"path": "/order", "code": "missing_field",
+                           "message": "with --input wechat the ticket file holds {\"order\": ..., \"context\": ...}"}],
+                         "invalid platform input")
+    from engine.wechat import ticket_from_platform
+
+    return ticket_from_platform(data["order"], data.get("context") or {}, policy=engine,
+                                base="/order", context_base="/context")

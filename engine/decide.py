@@ -1,0 +1,106 @@
+"""The first question: what may this actor do on this ticket now, and within which limits?
+
+One evaluation of the `gate` stage through the compiled policy (durable_rules) gives the rules
+that fired; each one denies, advises or restricts the actions it names. An action is allowed
+unless a deny fired for it. negotiate / modify_negotiation also get their constraints: the
+negotiation types, the reasons offered for the ticket's scenario, refund types and fields the
+merchant may change (narrowed by every `restrict` that fired), money and count limits.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from engine.deadlines import deadlines
+from engine.facts import build_facts
+from engine.model import REFUND_TYPES, Policy
+from engine.render import placeholder_values, reason_message
+from engine.timeutil import iso
+from engine.verdicts import ACTIONS_OF, actions_of, advice, denial, fire, policy_json, trace
+
+CONSTRAINED_ACTIONS = ("negotiate", "modify_negotiation")
+
+
+def decide(policy: Policy, compiled: Any, ticket: Mapping[str, Any], actor: str, at: datetime) -> dict[str, Any]:
+    facts = build_facts(policy, ticket, actor, at, "gate")
+    actions = {name: {"allowed": True, "denials": [], "advice": []} for name in ACTIONS_OF[actor]}
+    restricts: dict[str, list[Mapping[str, Any]]] = {name: [] for name in CONSTRAINED_ACTIONS}
+    relevant = []
+    for rule in fire(compiled, "gate", facts):
+        names = [name for name in actions_of(rule) if name in actions]
+        if not names:
+            continue  # a rule of the other actor's actions
+        relevant.append(rule)
+        kind = rule.effect_kind
+        for name in names:
+            if kind == "deny":
+                actions[name]["allowed"] = False
+                actions[name]["denials"].append(denial(rule, policy, facts))
+            elif kind == "advise":
+                actions[name]["advice"].append(advice(rule))
+            elif kind == "restrict" and name in restricts:
+                restricts[name].append(rule.effect)
+    for name in CONSTRAINED_ACTIONS:
+        if name in actions:
+            actions[name]["constraints"] = constraints(policy, ticket, facts, restricts[name])
+    return {
+        "actor": actor,
+        "at": iso(at),
+        "ticket_id": ticket["ticket_id"],
+        "policy": policy_json(policy),
+        "status": facts["status"],
+        "pending_timed_out": facts["pending_expired"],
+        "actions": actions,
+        "deadlines": deadlines(policy, ticket, facts),
+        "trace": trace(relevant),
+    }
+
+
+def constraints(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[str, Any],
+                restricts: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """What a proposal may contain. Every type is listed (the merchant picks one); reasons are
+    those the scenario offers for that type and this ticket type."""
+    refund_types = [kind for kind in REFUND_TYPES
+                    if all(kind in r["refund_types"] for r in restricts if "refund_types" in r)]
+    field_sets = [set(r["changeable_fields"]) for r in restricts if "changeable_fields" in r]
+    scenario = policy.scenarios[ticket["scenario"]]
+    evidence_on = policy.feature_enabled("merchant_evidence")
+    values = placeholder_values(policy, ticket)
+
+    types, fixed = [], []
+    for negotiation_type in policy.negotiation_types:
+        reasons = []
+        for reason_id in scenario.reasons.get(negotiation_type.id, ()):
+            reason = policy.reasons.get(reason_id)
+            if (reason is None or reason.negotiation_type != negotiation_type.id
+                    or facts["ticket_type"] not in reason.ticket_types):
+                continue
+            reasons.append({
+                "id": reason.id,
+                "text": reason.text,
+                "platform_code": reason.platform_code,
+                "evidence_required": evidence_on and reason.evidence_required,
+                "message": reason_message(policy, reason.id, values),
+            })
+        types.append({
+            "id": negotiation_type.id,
+            "label": negotiation_type.label,
+            "platform_code": negotiation_type.platform_code,
+            "changeable_fields": [f for f in negotiation_type.changeable_fields
+                                  if all(f in allowed for allowed in field_sets)],
+            "reasons": reasons,
+        })
+        fixed += [f for f in negotiation_type.fixed_fields if f not in fixed]
+
+    negotiations = policy.limits.negotiations_per_ticket.value
+    edits = policy.limits.proposal_edits.value
+    return {
+        "negotiation_types": types,
+        "refund_types": refund_types,
+        "max_refund_amount": facts["paid_amount"],
+        "fixed_fields": fixed,
+        "negotiations_remaining": None if negotiations is None else max(0, negotiations - facts["negotiations_used"]),
+        # null also when nothing is pending: edits apply to the proposal awaiting the buyer
+        "edits_remaining": (None if edits is None or not facts["has_pending"]
+                            else max(0, edits - facts["pending_edits"])),
+    }

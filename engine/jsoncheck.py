@@ -1,0 +1,113 @@
+"""JSON Schema checking of caller input (tickets, action payloads) with located problems.
+
+Valid input takes the fast path: one call of a fastjsonschema validator compiled once. Only when
+that fails do we run `jsonschema` to collect *every* problem, each as `{path (JSON pointer),
+code, message}`, so a caller fixes all of them in one go.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterator
+
+import fastjsonschema
+import jsonschema
+
+TIME_MESSAGES = {
+    "naive_time": "{field} has no UTC offset (`{text}`): write it as 2024-06-01T10:00:00+08:00",
+    "bad_time": "{field} is not an ISO 8601 date-time (`{text}`), expected 2024-06-01T10:00:00+08:00",
+}
+
+
+def time_problem(text: Any) -> datetime | str:
+    """The aware datetime `text` denotes, or the problem code (`naive_time` / `bad_time`)."""
+    if not isinstance(text, str):
+        return "bad_time"
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return "bad_time"
+    if value.tzinfo is None or value.utcoffset() is None:
+        return "naive_time"
+    return value
+
+
+class JsonChecker:
+    """One schema, compiled once for the fast path and once for the full error listing."""
+
+    def __init__(self, schema: dict) -> None:
+        self._fast = fastjsonschema.compile(schema)
+        self._full = jsonschema.Draft202012Validator(schema)
+
+    def problems(self, obj: Any) -> list[dict]:
+        try:
+            self._fast(obj)
+            return []
+        except fastjsonschema.JsonSchemaException:
+            pass
+        found = [p for error in self._full.iter_errors(obj) for p in translate(error)]
+        return sorted(found, key=lambda p: p["path"])
+
+
+def pointer(parts) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def translate(error: jsonschema.ValidationError) -> Iterator[dict]:
+    """One jsonschema error → problems a person can act on (one per missing / unknown key)."""
+    where = list(error.absolute_path)
+    kind = error.validator
+    if kind == "required":
+        for name in error.validator_value:
+            if isinstance(error.instance, dict) and name not in error.instance:
+                yield {"path": pointer(where + [name]), "code": "missing_field",
+                       "message": f"`{name}` is required"}
+        return
+    if kind == "additionalProperties":
+        known = error.schema.get("properties", {})
+        for name in error.instance:
+            if name not in known:
+                yield {"path": pointer(where + [name]), "code": "unknown_field",
+                       "message": f"unknown field `{name}` (known: {', '.join(known) or 'none'})"}
+        return
+    path = pointer(where)
+    field = where[-1] if where else "value"
+    if kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        yield {"path": path, "code": "wrong_type",
+               "message": f"`{field}` must be {expected}, not {json_type(error.instance)}"}
+    elif kind in ("enum", "const"):
+        known = error.validator_value if kind == "enum" else [error.validator_value]
+        yield {"path": path, "code": "unknown_value",
+               "message": f"`{error.instance}` is not a known {field} (known: {', '.join(map(str, known))})"}
+    elif kind == "minimum":
+        code = "negative_amount" if str(field).endswith("amount") else "below_minimum"
+        yield {"path": path, "code": code,
+               "message": f"`{field}` must be at least {error.validator_value}, not {error.instance}"}
+    elif kind == "maximum":
+        yield {"path": path, "code": "above_maximum",
+               "message": f"`{field}` must be at most {error.validator_value}, not {error.instance}"}
+    elif kind == "pattern":  # only time fields carry a pattern in our schemas
+        code = time_problem(error.instance)
+        code = code if isinstance(code, str) else "bad_time"
+        yield {"path": path, "code": code,
+               "message": TIME_MESSAGES[code].format(field=f"`{field}`", text=error.instance)}
+    elif kind == "minLength":
+        yield {"path": path, "code": "empty", "message": f"`{field}` must not be empty"}
+    elif kind == "maxLength":
+        yield {"path": path, "code": "too_long",
+               "message": f"`{field}` must be at most {error.validator_value} characters"}
+    else:
+        yield {"path": path, "code": "invalid", "message": error.message}
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)

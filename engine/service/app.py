@@ -1,0 +1,114 @@
+"""The Starlette application of `aftersale serve`.
+
+    create_app(settings, engine=None) -> Starlette     # one process, engine optional (preloaded)
+    app_from_environment() -> Starlette                # uvicorn factory for worker processes
+
+Each worker process builds its own `Engine` at startup (lifespan): durable_rules' C state is
+per process and never crosses a fork/spawn. Startup fails, and the worker with it, if the rules
+do not load; later reloads that fail keep the last good engine (reload.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from contextlib import asynccontextmanager, suppress
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from engine.service import errors, handlers, meta
+from engine.service.decision_log import DecisionLog
+from engine.service.openapi import build_openapi
+from engine.service.reload import EngineHolder
+from engine.service.settings import ServiceSettings
+from engine.service.state import ServiceState
+from engine.service.validation import RequestValidator
+
+logger = logging.getLogger("aftersale.service")
+
+LOG_FLUSH_SECONDS = 1.0
+
+
+def _routes() -> list[Route]:
+    return [
+        Route("/v1/decide", handlers.decide, methods=["POST"]),
+        Route("/v1/decide/batch", handlers.decide_batch, methods=["POST"]),
+        Route("/v1/check", handlers.check, methods=["POST"]),
+        Route("/v1/apply", handlers.apply, methods=["POST"]),
+        Route("/v1/wechat/decide", handlers.wechat_decide, methods=["POST"]),
+        Route("/v1/wechat/check", handlers.wechat_check, methods=["POST"]),
+        Route("/v1/versions", meta.versions, methods=["GET"]),
+        Route("/v1/versions/{version}", meta.version_document, methods=["GET"]),
+        Route("/v1/diff", meta.diff, methods=["GET"]),
+        Route("/v1/changelog", meta.changelog, methods=["GET"]),
+        Route("/healthz", meta.healthz, methods=["GET"]),
+        Route("/readyz", meta.readyz, methods=["GET"]),
+        Route("/admin/reload", meta.admin_reload, methods=["POST"]),
+        Route("/openapi.json", meta.openapi, methods=["GET"]),
+    ]
+
+
+def _load_engine(rules_dir):
+    from engine.api import Engine
+    return Engine.from_directory(rules_dir)
+
+
+def create_app(settings: ServiceSettings, engine=None) -> Starlette:
+    errors.configure_logging()
+    state = ServiceState(
+        settings=settings,
+        validator=RequestValidator(settings.schemas_dir),
+        decision_log=DecisionLog(settings.decision_log),
+        openapi=json.dumps(build_openapi(settings.schemas_dir), ensure_ascii=False).encode("utf-8"),
+        preloaded_engine=engine,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        holder = EngineHolder.start(settings.rules_dir, _load_engine, engine=state.preloaded_engine)
+        state.holder, state.preloaded_engine = holder, None
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: state.background.append(
+            asyncio.ensure_future(holder.reload("SIGHUP"))))
+        if settings.poll_interval > 0:
+            state.background.append(asyncio.ensure_future(holder.watch(settings.poll_interval)))
+        if state.decision_log.enabled:
+            state.background.append(asyncio.ensure_future(_flush_periodically(state.decision_log)))
+        logger.info("serving generation %d, bundle %s, versions %s", holder.current.number,
+                    holder.current.bundle_hash[:12], ", ".join(v.version for v in holder.current.engine.versions()))
+        try:
+            yield
+        finally:
+            loop.remove_signal_handler(signal.SIGHUP)
+            for task in state.background:
+                task.cancel()
+            for task in state.background:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
+            state.decision_log.close()
+
+    app = Starlette(
+        routes=_routes(),
+        lifespan=lifespan,
+        exception_handlers={HTTPException: errors.http_exception, errors.ApiError: errors.api_error,
+                            Exception: errors.unhandled},
+    )
+    app.state.service = state
+    return app
+
+
+async def _flush_periodically(log: DecisionLog) -> None:
+    while True:
+        await asyncio.sleep(LOG_FLUSH_SECONDS)
+        try:
+            log.flush()
+        except OSError:
+            logger.exception("decision log: write failed")
+
+
+def app_from_environment() -> Starlette:
+    """uvicorn factory (`engine.service.app:app_from_environment`, factory=True) for workers."""
+    return create_app(ServiceSettings.from_env())

@@ -1,0 +1,120 @@
+"""HTTP errors: one JSON shape (`schemas/requests/error.schema.json`) for every non-2xx answer.
+
+    {"error": {"status": 422, "code": "invalid_ticket", "message": "...", "problems": [{path, code, message}]}}
+
+`EngineError`s the library raises on purpose map to statuses here, in one table; anything else is
+a bug: it is logged with its traceback under an incident id and the client gets a JSON 500 that
+names the incident and nothing of the internals.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from engine import errors as engine_errors
+
+logger = logging.getLogger("aftersale.service")
+
+
+def configure_logging() -> None:
+    """The service's own log lines (reloads, incidents) go to stderr, one line each."""
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s aftersale[%(process)d] %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+class ApiError(Exception):
+    """An answer other than 2xx, decided by the service (bad body, size, unknown route...)."""
+
+    def __init__(self, status: int, code: str, message: str, problems: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.problems = status, code, message, problems
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.code, self.message, self.problems)
+
+
+def error_response(status: int, code: str, message: str, problems: list[dict] | None = None,
+                   **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"status": status, "code": code, "message": message}
+    if problems is not None:
+        body["problems"] = problems
+    body.update(extra)
+    return JSONResponse({"error": body}, status_code=status)
+
+
+# Engine exceptions → (status, code). Order matters: subclasses before their bases.
+_ENGINE_STATUS: list[tuple[type, int, str]] = [
+    (engine_errors.TicketError, 422, "invalid_ticket"),
+    (engine_errors.PayloadError, 422, "invalid_payload"),
+    (engine_errors.InputError, 422, "invalid_input"),
+    (engine_errors.UnknownVersionError, 404, "unknown_version"),
+    (engine_errors.NoVersionError, 422, "no_version"),
+    (engine_errors.UnknownActionError, 422, "unknown_action"),
+]
+
+
+def from_engine_error(exc: engine_errors.EngineError, base: str = "") -> ApiError:
+    """Translate a library error. Problem pointers are re-rooted in the request body: the engine
+    says `/order/category` of the ticket, the client sent it at `/ticket/order/category` (or
+    `/items/3/ticket/order/category` in a batch); `base` is the envelope's own location."""
+    for kind, status, code in _ENGINE_STATUS:
+        if isinstance(exc, kind):
+            break
+    else:  # PolicyError or a new EngineError subclass: not the client's fault
+        return ApiError(500, "internal_error", "the policy engine failed on this request")
+    problems = None
+    if isinstance(exc, engine_errors.InputError):
+        inner = {engine_errors.TicketError: "/ticket", engine_errors.PayloadError: "/payload"}.get(type(exc), "")
+        problems, seen = [], set()
+        for problem in exc.problems:
+            rooted = dict(problem, path=_reroot(problem.get("path") or "", base, inner))
+            key = (rooted["path"], rooted.get("code"), rooted.get("message"))
+            if key not in seen:  # the same problem found by two checks is one problem
+                seen.add(key)
+                problems.append(rooted)
+        message = str(exc).split(":\n")[0]
+    else:
+        message = str(exc)
+    return ApiError(status, code, message, problems)
+
+
+def _reroot(path: str, base: str, inner: str) -> str:
+    # `at` is an envelope field, never inside the ticket or payload (both forbid unknown keys).
+    if path == "/at":
+        return base + path
+    return base + inner + path
+
+
+async def http_exception(request: Request, exc: HTTPException) -> JSONResponse:
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 400: "bad_request"}
+    message = {404: f"no route {request.method} {request.url.path}",
+               405: f"method {request.method} not allowed on {request.url.path}"}.get(exc.status_code, exc.detail)
+    response = error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(message))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return exc.response()
+
+
+def internal_error(request: Request | None, exc: BaseException) -> JSONResponse:
+    incident = uuid.uuid4().hex[:16]
+    where = f"{request.method} {request.url.path}" if request is not None else "?"
+    logger.error("incident %s: unhandled error on %s", incident, where, exc_info=exc)
+    return error_response(500, "internal_error", "internal error; the server log names the incident",
+                          incident_id=incident)
+
+
+async def unhandled(request: Request, exc: Exception) -> JSONResponse:
+    return internal_error(request, exc)

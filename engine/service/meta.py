@@ -1,0 +1,155 @@
+"""Everything that is not a decision: liveness, readiness, versions, a version's document, diff,
+changelog, admin reload and the OpenAPI document. All answer from the engine this worker serves
+(never by re-reading the rules directory), so they always describe the policy that decides."""
+from __future__ import annotations
+
+import hmac
+import os
+import signal
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from engine.service.errors import ApiError
+from engine.service.handlers import endpoint
+from engine.service.responses import json_response
+from engine.service.state import ServiceState
+from engine.timeutil import now as wall_clock, parse_aware
+
+# Set by `aftersale serve` when it supervises several workers: POST /admin/reload reaches one
+# worker, which asks the supervisor to pass SIGHUP on to every worker.
+SUPERVISOR_PID_ENV = "AFTERSALE_SERVE_SUPERVISOR_PID"
+
+
+@endpoint
+async def healthz(request: Request, state: ServiceState) -> Response:
+    return json_response({"status": "ok", "pid": os.getpid()})
+
+
+@endpoint
+async def readyz(request: Request, state: ServiceState) -> Response:
+    holder = state.holder
+    if holder is None:
+        return json_response({"ready": False, "pid": os.getpid()}, status=503)
+    generation = holder.current
+    engine = generation.engine
+    return json_response({
+        "ready": True,
+        "pid": os.getpid(),
+        "generation": generation.number,
+        "loaded_at": generation.loaded_at,
+        "bundle_hash": generation.bundle_hash,
+        "rules_dir": str(holder.rules_dir),
+        "versions": [info.version for info in engine.versions()],
+        "in_force": _in_force(engine),
+        "last_reload": holder.last_reload,
+        "last_reload_error": holder.last_error,
+    })
+
+
+def _in_force(engine, at=None) -> str | None:
+    try:
+        return engine.version_at(at or wall_clock())
+    except Exception:  # noqa: BLE001 - before the first version: nothing in force
+        return None
+
+
+@endpoint
+async def versions(request: Request, state: ServiceState) -> Response:
+    at_text = request.query_params.get("at")
+    try:
+        at = parse_aware(at_text) if at_text else wall_clock()
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", "bad query parameter",
+                       [{"path": "/at", "code": "bad_time", "message": f"`at`: {exc}"}]) from None
+    with state.holder.lease() as generation:
+        engine = generation.engine
+        return json_response({
+            "bundle_hash": generation.bundle_hash,
+            "at": at.isoformat(),
+            "in_force": _in_force(engine, at),
+            "versions": [info.to_json(at) for info in engine.versions()],
+        })
+
+
+@endpoint
+async def version_document(request: Request, state: ServiceState) -> Response:
+    version = request.path_params["version"]
+    with state.holder.lease() as generation:
+        return json_response(generation.engine.document(version),
+                             headers={"x-bundle-hash": generation.bundle_hash})
+
+
+@endpoint
+async def diff(request: Request, state: ServiceState) -> Response:
+    from engine import diffrender
+    from engine.diff import diff_documents
+
+    params = request.query_params
+    missing = [{"path": f"/{name}", "code": "missing_field", "message": f"query parameter `{name}` is required"}
+               for name in ("from", "to") if not params.get(name)]
+    if missing:
+        raise ApiError(422, "invalid_request", "GET /v1/diff?from=A&to=B needs both versions", missing)
+    old, new = params["from"], params["to"]
+    annotations = params.get("annotations") in ("1", "true")
+    with state.holder.lease() as generation:
+        engine = generation.engine
+        a, b = engine.document(old), engine.document(new)  # UnknownVersionError → 404
+        changes = diff_documents(a, b, include_annotations=annotations)
+    return json_response(dict(diffrender.to_json(changes, old, new), bundle_hash=generation.bundle_hash))
+
+
+@endpoint
+async def changelog(request: Request, state: ServiceState) -> Response:
+    from engine import changelog as changelog_mod
+    from engine.history import VersionDocument
+
+    order = request.query_params.get("order", "oldest")
+    if order not in ("oldest", "newest"):
+        raise ApiError(422, "invalid_request", "bad query parameter",
+                       [{"path": "/order", "code": "unknown_value", "message": "`order` is oldest or newest"}])
+    with state.holder.lease() as generation:
+        engine = generation.engine
+        docs = [VersionDocument(version=info.version, path=Path(f"{info.version}.yaml"),
+                                data=engine.document(info.version), positions=None,
+                                effective_from=info.effective_from)
+                for info in engine.versions()]
+    entries = changelog_mod.ordered(changelog_mod.build_changelog(docs), order)
+    return json_response(dict(changelog_mod.to_json(entries), bundle_hash=generation.bundle_hash))
+
+
+@endpoint
+async def admin_reload(request: Request, state: ServiceState) -> Response:
+    token = state.settings.admin_token
+    if token:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise ApiError(401, "unauthorized", "admin endpoints need `Authorization: Bearer <token>`")
+    outcome = await state.holder.reload("POST /admin/reload", force=True)
+    siblings = _signal_siblings()
+    body = dict(outcome.to_json(), pid=os.getpid(), other_workers_signalled=siblings)
+    if outcome.status == "failed":
+        error = outcome.error or {}
+        return json_response({"error": {
+            "status": 422, "code": "reload_failed",
+            "message": (f"the rules directory did not load; generation {outcome.generation} "
+                        f"(bundle {outcome.bundle_hash[:12]}) keeps serving"),
+            "problems": [{"path": "", "code": error.get("code", "PolicyError"), "message": line}
+                         for line in error.get("problems") or [error.get("message", "")]]}}, status=422)
+    return json_response(body)
+
+
+def _signal_siblings() -> bool:
+    supervisor = os.environ.get(SUPERVISOR_PID_ENV)
+    if not supervisor or int(supervisor) == os.getpid():
+        return False
+    try:
+        os.kill(int(supervisor), signal.SIGHUP)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+async def openapi(request: Request) -> Response:
+    return Response(request.app.state.service.openapi, media_type="application/json")

@@ -1,0 +1,218 @@
+"""Hot reload: build the next engine beside the running one, swap one reference if all passed.
+
+Triggers: SIGHUP, a change in the rules directory (polled: file stats every ~1 s, and a content
+hash only when the stats moved; no extra dependency), or POST /admin/reload.
+
+Safety:
+- The new bundle is loaded, validated and compiled in a worker thread (pure Python, seconds at
+  worst) while the event loop keeps answering with the current engine. Its durable rulesets are
+  then created on the event-loop thread (`_warm`): durable's C state is only ever touched from
+  that one thread, the rule the runtime notes give.
+- The swap is a single attribute assignment on the loop thread. A request takes the engine once
+  (`lease()`) and uses that one to the end, so no request sees half a reload, and a batch is
+  answered by one bundle.
+- If anything fails, nothing is swapped: the last good engine keeps serving, a line is logged and
+  the error (with the loader's diagnostics) is shown by /readyz until a later reload succeeds.
+- The old engine's durable rulesets are released (`Engine.close()`) when its last lease ends, not
+  leaked; requests hold leases only while they compute (no await inside), so that is at once in
+  practice.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from engine.errors import EngineError, PolicyError
+
+logger = logging.getLogger("aftersale.service")
+
+POLICY_SUFFIXES = (".yaml", ".yml")
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _policy_files(rules_dir: Path) -> list[Path]:
+    # Only the directory's own files: rules/tests/*.yaml are policy *tests*, not policy.
+    try:
+        return sorted(p for p in rules_dir.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file())
+    except OSError:
+        return []
+
+
+def stat_signature(rules_dir: Path) -> tuple:
+    """Cheap change detector: (name, size, mtime_ns) of every policy file, and the directory's own
+    mtime (catches adds/removes)."""
+    entries = []
+    for path in _policy_files(rules_dir):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        entries.append((path.name, st.st_size, st.st_mtime_ns))
+    try:
+        dir_mtime = rules_dir.stat().st_mtime_ns
+    except OSError:
+        dir_mtime = None
+    return (dir_mtime, tuple(entries))
+
+
+def content_hash(rules_dir: Path) -> str:
+    """sha256 over (name, bytes) of every policy file: decides whether a reload is needed
+    (touching a file without changing it is not a change)."""
+    digest = hashlib.sha256()
+    for path in _policy_files(rules_dir):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        digest.update(path.name.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+    return digest.hexdigest()
+
+
+@dataclass
+class Generation:
+    """One loaded engine and what the service says about it."""
+
+    number: int
+    engine: Any                      # engine.api.Engine
+    source_hash: str                 # content_hash of the directory as it was read
+    loaded_at: str
+    in_flight: int = 0
+    retired: bool = False
+
+    @property
+    def bundle_hash(self) -> str:
+        return self.engine.bundle_hash
+
+
+@dataclass
+class ReloadOutcome:
+    status: str                      # reloaded | unchanged | failed
+    generation: int
+    bundle_hash: str
+    error: dict | None = None
+
+    def to_json(self) -> dict:
+        out = {"status": self.status, "generation": self.generation, "bundle_hash": self.bundle_hash}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _error_json(exc: BaseException) -> dict:
+    if isinstance(exc, PolicyError):
+        return {"code": "PolicyError", "message": f"invalid policy bundle ({len(exc.diagnostics)} problems)",
+                "problems": [d.format() if hasattr(d, "format") else str(d) for d in exc.diagnostics][:50]}
+    if isinstance(exc, EngineError):
+        return {"code": type(exc).__name__, "message": str(exc)}
+    return {"code": type(exc).__name__, "message": str(exc) or repr(exc)}
+
+
+@dataclass
+class EngineHolder:
+    """The current engine of this worker process, its reload history, and the reload machinery."""
+
+    rules_dir: Path
+    loader: Callable[[Path], Any]
+    current: Generation = field(init=False)
+    last_error: dict | None = None
+    last_reload: dict | None = None
+    _lock: asyncio.Lock | None = None
+    _last_failed_hash: str | None = None
+
+    @classmethod
+    def start(cls, rules_dir: Path, loader: Callable[[Path], Any], engine: Any = None) -> "EngineHolder":
+        """Load synchronously (startup: a worker with no valid policy must not start)."""
+        holder = cls(Path(rules_dir), loader)
+        source = content_hash(holder.rules_dir)
+        engine = engine if engine is not None else loader(holder.rules_dir)
+        _warm(engine)
+        holder.current = Generation(1, engine, source, _utc_now())
+        return holder
+
+    @contextmanager
+    def lease(self) -> Iterator[Generation]:
+        """Take the current engine for the length of one request."""
+        generation = self.current
+        generation.in_flight += 1
+        try:
+            yield generation
+        finally:
+            generation.in_flight -= 1
+            if generation.retired and generation.in_flight == 0:
+                _close(generation)
+
+    async def reload(self, reason: str, force: bool = False) -> ReloadOutcome:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # one reload at a time; a second trigger waits, then sees "unchanged"
+            source = content_hash(self.rules_dir)
+            if not force and (source == self.current.source_hash or source == self._last_failed_hash):
+                logger.info("reload (%s): rules unchanged since the last attempt, nothing to do", reason)
+                return ReloadOutcome("unchanged", self.current.number, self.current.bundle_hash, self.last_error)
+            loop = asyncio.get_running_loop()
+            try:
+                engine = await loop.run_in_executor(None, self.loader, self.rules_dir)
+                _warm(engine)  # on the loop thread, see module docstring
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the old engine
+                self._last_failed_hash = source
+                self.last_error = dict(_error_json(exc), at=_utc_now(), reason=reason)
+                self.last_reload = {"at": self.last_error["at"], "reason": reason, "status": "failed"}
+                logger.error("reload (%s) failed, still serving generation %d (bundle %s): %s",
+                             reason, self.current.number, self.current.bundle_hash[:12],
+                             self.last_error["message"])
+                return ReloadOutcome("failed", self.current.number, self.current.bundle_hash, self.last_error)
+            old = self.current
+            self.current = Generation(old.number + 1, engine, source, _utc_now())
+            self.last_error = None
+            self._last_failed_hash = None
+            self.last_reload = {"at": self.current.loaded_at, "reason": reason, "status": "reloaded"}
+            old.retired = True
+            if old.in_flight == 0:
+                _close(old)
+            logger.warning("reload (%s): generation %d, bundle %s, versions %s", reason, self.current.number,
+                           self.current.bundle_hash[:12], ", ".join(v.version for v in engine.versions()))
+            return ReloadOutcome("reloaded", self.current.number, self.current.bundle_hash)
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Poll the directory; reload when the content really changed. Runs until cancelled."""
+        seen = stat_signature(self.rules_dir)
+        while True:
+            await asyncio.sleep(interval)
+            signature = stat_signature(self.rules_dir)
+            if signature == seen:
+                continue
+            seen = signature
+            try:
+                await self.reload("rules directory changed")
+            except Exception:  # noqa: BLE001 - the watcher must survive anything
+                logger.exception("reload watcher: unexpected error")
+
+
+def _warm(engine: Any) -> None:
+    """Create every version's durable rulesets now, so the first request after a swap does not."""
+    for info in engine.versions():
+        compiled = engine.compiled(info.version)
+        if hasattr(compiled, "open"):
+            compiled.open()
+
+
+def _close(generation: Generation) -> None:
+    close = getattr(generation.engine, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:  # noqa: BLE001 - a failed release must not fail a request
+        logger.exception("closing engine generation %d failed (its rulesets leak)", generation.number)
+    else:
+        logger.info("released engine generation %d (pid %d)", generation.number, os.getpid())

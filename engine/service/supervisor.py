@@ -1,0 +1,131 @@
+"""Several worker processes for `aftersale serve --workers N`.
+
+Why not uvicorn's own supervisor:
+- It hands every worker the *same* listening socket; asyncio accepts every pending connection in
+  one go, so the first worker to wake takes all of a client's keep-alive connections and keeps
+  them (measured: 55 % vs 22 % CPU, p99 56 ms at 32 connections). Here each worker gets its own
+  socket on the same port with SO_REUSEPORT, and the kernel spreads connections across them.
+- It answers SIGHUP by replacing every worker. Here SIGHUP means "reload the rules": it is passed
+  on, and each worker reloads in-process, keeping its last good engine if the new rules are bad.
+
+The parent only supervises: it never imports the engine for serving, holds the sockets (so a
+restarted worker takes over its predecessor's socket and no queued connection is lost), restarts
+a worker that dies, and stops all on SIGINT/SIGTERM. Workers are spawned, not forked: each builds
+its own durable_rules state from scratch.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+logger = logging.getLogger("aftersale.service")
+
+STARTUP_FAILURE = 3          # uvicorn's exit code when the app's startup fails
+_spawn = multiprocessing.get_context("spawn")
+multiprocessing.allow_connection_pickling()  # sockets travel to spawned workers as duplicated fds
+
+
+def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """`count` listening sockets on one port (SO_REUSEPORT); port 0 picks a free one for all."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    for _ in range(count):
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
+        # without it each response waits ~40 ms (Nagle + delayed ACK) between header and body.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if count > 1:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        port = sock.getsockname()[1]
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        sockets.append(sock)
+    return sockets
+
+
+def _worker_main(config_kwargs: dict[str, Any], sock: socket.socket) -> None:
+    import sys
+
+    import uvicorn
+
+    config = uvicorn.Config(**config_kwargs)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+class Supervisor:
+    def __init__(self, config_kwargs: dict[str, Any], sockets: list[socket.socket]) -> None:
+        self.config_kwargs = config_kwargs
+        self.sockets = sockets
+        self.workers: list[Any] = [None] * len(sockets)
+        self.pending: list[int] = []
+        self.stopping = False
+
+    def _start(self, index: int) -> None:
+        process = _spawn.Process(target=_worker_main, args=(self.config_kwargs, self.sockets[index]),
+                                 name=f"aftersale-worker-{index}", daemon=False)
+        process.start()
+        self.workers[index] = process
+        logger.info("worker %d started (pid %d)", index, process.pid)
+
+    def _on_signal(self, signum: int, frame) -> None:
+        self.pending.append(signum)
+
+    def run(self) -> int:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        for index in range(len(self.sockets)):
+            self._start(index)
+        exit_code = 0
+        while not self.stopping:
+            time.sleep(0.2)
+            while self.pending:
+                signum = self.pending.pop(0)
+                if signum == signal.SIGHUP:
+                    self._forward_hup()
+                else:
+                    self.stopping = True
+            if self.stopping:
+                break
+            for index, process in enumerate(self.workers):
+                if process.is_alive():
+                    continue
+                process.join()
+                if process.exitcode == STARTUP_FAILURE:
+                    logger.error("worker %d failed to start (the rules no longer load?); stopping", index)
+                    self.stopping, exit_code = True, 1
+                    break
+                logger.warning("worker %d (pid %d) exited with %s; restarting", index, process.pid, process.exitcode)
+                self._start(index)
+        self._stop_all()
+        return exit_code
+
+    def _forward_hup(self) -> None:
+        pids = [p.pid for p in self.workers if p is not None and p.is_alive()]
+        logger.warning("SIGHUP: asking %d workers to reload the rules (%s)", len(pids), ", ".join(map(str, pids)))
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except OSError as exc:
+                logger.warning("SIGHUP to worker %d failed: %s", pid, exc)
+
+    def _stop_all(self) -> None:
+        for process in self.workers:
+            if process is not None and process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn finishes in-flight requests, then exits
+        deadline = time.monotonic() + 10
+        for process in self.workers:
+            if process is None:
+                continue
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()

@@ -1,0 +1,193 @@
+"""Request bodies: bytes → JSON → checked against `schemas/requests/*.schema.json`.
+
+The schema files are the contract (the OpenAPI document is generated from them, see openapi.py).
+Each envelope is compiled once with fastjsonschema: a valid body costs one call of generated code.
+Only a body that fails goes through `jsonschema.iter_errors`, which yields *every* problem with
+its location, so a client fixes all of them in one round trip. Problems are
+`{path (JSON pointer into the body), code, message}`, the shape `InputError.problems` has.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import fastjsonschema
+import jsonschema
+from referencing import Registry, Resource
+
+from engine.service.errors import ApiError
+
+# Every schema file declares `$id` under this base; references between files are relative to it,
+# and are resolved to files under the local schemas directory, never fetched.
+ID_BASE = "https://aftersale-policy.local/schemas/"
+
+ENVELOPES = ("decide", "check", "apply", "decide-batch", "wechat-decide", "wechat-check")
+
+
+def pointer(parts) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+class SchemaStore:
+    """Every `*.schema.json` under a directory, by `$id` (the files reference each other)."""
+
+    def __init__(self, schemas_dir: Path) -> None:
+        self.root = Path(schemas_dir)
+        self.by_id: dict[str, dict] = {}
+        self.file_of: dict[str, Path] = {}  # $id → file, relative to the schemas directory
+        for path in sorted(self.root.rglob("*.schema.json")):
+            document = json.loads(path.read_text(encoding="utf-8"))
+            uri = document.get("$id") or self.id_for(path)
+            self.by_id[uri] = document
+            self.file_of[uri] = path.relative_to(self.root)
+
+    def id_for(self, path: Path) -> str:
+        return ID_BASE + path.relative_to(self.root).as_posix()
+
+    def envelope(self, name: str) -> dict:
+        return self.by_id[f"{ID_BASE}requests/{name}.schema.json"]
+
+    def fetch(self, uri: str) -> dict:
+        """fastjsonschema's loader for our own ids (it asks per URI scheme)."""
+        base = uri.split("#", 1)[0]
+        if base in self.by_id:
+            return self.by_id[base]
+        raise ApiError(500, "internal_error", f"schema reference `{uri}` names no local schema file")
+
+    def registry(self) -> Registry:
+        return Registry().with_resources((uri, Resource.from_contents(doc)) for uri, doc in self.by_id.items())
+
+
+class RequestValidator:
+    """One compiled validator per envelope; `validate(name, body)` raises ApiError 422."""
+
+    def __init__(self, schemas_dir: Path) -> None:
+        self.store = SchemaStore(schemas_dir)
+        handlers = {scheme: self.store.fetch for scheme in ("https", "http")}
+        self._fast: dict[str, Callable[[Any], Any]] = {}
+        self._full: dict[str, jsonschema.protocols.Validator] = {}
+        registry = self.store.registry()
+        for name in ENVELOPES:
+            schema = self.store.envelope(name)
+            self._fast[name] = fastjsonschema.compile(schema, handlers=handlers, use_default=False)
+            self._full[name] = jsonschema.Draft202012Validator(schema, registry=registry)
+
+    def validate(self, name: str, body: Any) -> None:
+        try:
+            self._fast[name](body)
+            return
+        except fastjsonschema.JsonSchemaException:
+            pass
+        problems = sorted({(p["path"], p["code"], p["message"]) for p in self.problems(name, body)})
+        if not problems:  # the two validators disagree: trust the complete one, but say so in logs
+            return
+        raise ApiError(422, "invalid_request", "the request body does not match its schema",
+                       [{"path": path, "code": code, "message": message} for path, code, message in problems])
+
+    def problems(self, name: str, body: Any) -> Iterator[dict]:
+        for error in self._full[name].iter_errors(body):
+            yield from _leaf_problems(error)
+
+
+def _leaf_problems(error: jsonschema.ValidationError) -> Iterator[dict]:
+    # anyOf/oneOf: the useful problems are in the branches (`context`); show those.
+    if error.context:
+        for sub in error.context:
+            yield from _leaf_problems(sub)
+        return
+    yield from _translate(error)
+
+
+def _translate(error: jsonschema.ValidationError) -> Iterator[dict]:
+    where = list(error.absolute_path)
+    kind = error.validator
+    field = where[-1] if where else "body"
+    if kind == "required":
+        for name in error.validator_value:
+            if isinstance(error.instance, dict) and name not in error.instance:
+                yield {"path": pointer(where + [name]), "code": "missing_field", "message": f"`{name}` is required"}
+        return
+    if kind == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        for name in error.instance:
+            if name not in known:
+                yield {"path": pointer(where + [name]), "code": "unknown_field",
+                       "message": f"unknown field `{name}` (known: {', '.join(known)})"}
+        return
+    path = pointer(where)
+    if kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        yield {"path": path, "code": "wrong_type", "message": f"`{field}` must be {expected}, not {_json_type(error.instance)}"}
+    elif kind == "enum":
+        known = ", ".join(map(str, error.validator_value))
+        yield {"path": path, "code": "unknown_value", "message": f"`{_short(error.instance)}` is not a known {field} (known: {known})"}
+    elif kind == "pattern":
+        yield {"path": path, "code": "bad_format", "message": f"`{field}` is not in the expected form: {_short(error.instance)}"}
+    elif kind in ("maxItems", "maxProperties"):
+        yield {"path": path, "code": "too_many", "message": f"`{field}` holds more than {error.validator_value} entries"}
+    elif kind in ("minItems", "minLength"):
+        yield {"path": path, "code": "empty", "message": f"`{field}` must not be empty"}
+    elif kind == "maxLength":
+        yield {"path": path, "code": "too_long", "message": f"`{field}` must be at most {error.validator_value} characters"}
+    elif kind == "minimum":
+        yield {"path": path, "code": "below_minimum", "message": f"`{field}` must be at least {error.validator_value}, not {error.instance}"}
+    elif kind == "maximum":
+        yield {"path": path, "code": "above_maximum", "message": f"`{field}` must be at most {error.validator_value}, not {error.instance}"}
+    else:
+        yield {"path": path, "code": "invalid", "message": error.message}
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+async def read_json(request, limit: int) -> Any:
+    """The request body as JSON. 413 past `limit` bytes (declared length first, then the bytes as
+    they stream, for chunked bodies or a lying Content-Length); 400 for anything not JSON."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise ApiError(400, "bad_request", f"Content-Length `{declared[:40]}` is not a number") from None
+        if length > limit:
+            raise ApiError(413, "body_too_large", f"the body is {length} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"the body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if not data.strip():
+        raise ApiError(400, "malformed_json", "the body is empty; expected a JSON object")
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "malformed_json", f"the body is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_json", "the body is not UTF-8 text") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "the body nests too deeply") from None
+    except ValueError as exc:  # NaN / Infinity
+        raise ApiError(400, "malformed_json", f"the body is not JSON: {exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not a JSON number")

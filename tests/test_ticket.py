@@ -1,0 +1,117 @@
+"""validate_ticket / parse_time: every problem located, cross-field checks, examples valid."""
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.errors import TicketError
+from engine.ticket import parse_time, validate_ticket
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples" / "tickets").glob("*.json"))
+
+GOOD = {
+    "ticket_id": "AS-1", "type": "refund_only", "status": "merchant_processing",
+    "scenario": "not_received", "buyer_reason": "未收到货", "created_at": "2024-06-01T10:00:00+08:00",
+    "order": {"paid_amount": 40000, "category": "general", "goods_kind": "physical", "quantity": 1, "shipped": True},
+    "request": {"refund_amount": 40000, "quantity": 1},
+}
+
+
+def problems(ticket) -> dict[str, str]:
+    with pytest.raises(TicketError) as info:
+        validate_ticket(ticket)
+    return {p["path"]: p["code"] for p in info.value.problems}
+
+
+def changed(**paths):
+    t = copy.deepcopy(GOOD)
+    for key, value in paths.items():
+        node, parts = t, key.split("__")
+        for part in parts[:-1]:
+            node = node[part]
+        if value is None and parts[-1].startswith("del_"):
+            del node[parts[-1][4:]]
+        else:
+            node[parts[-1]] = value
+    return t
+
+
+def test_examples_are_valid():
+    assert len(EXAMPLES) >= 4
+    for path in EXAMPLES:
+        ticket = json.loads(path.read_text(encoding="utf-8"))
+        assert validate_ticket(ticket) is ticket, path.name
+
+
+def test_valid_ticket_is_returned_unchanged():
+    t = copy.deepcopy(GOOD)
+    assert validate_ticket(t) is t
+    assert t == GOOD
+
+
+def test_naive_time_is_refused_naming_the_field():
+    found = problems(changed(created_at="2024-06-01T10:00:00"))
+    assert found == {"/created_at": "naive_time"}
+
+
+def test_impossible_date_is_refused():
+    assert problems(changed(created_at="2024-02-30T10:00:00+08:00")) == {"/created_at": "bad_time"}
+
+
+def test_negative_amount_unknown_enum_missing_field_all_reported_at_once():
+    t = changed(order__paid_amount=-1, status="done", request__del_refund_amount=None, extra=1)
+    assert problems(t) == {
+        "/order/paid_amount": "negative_amount",
+        "/status": "unknown_value",
+        "/request/refund_amount": "missing_field",
+        "/extra": "unknown_field",
+    }
+
+
+def test_boolean_is_not_an_amount_and_float_is_not_fen():
+    assert problems(changed(order__paid_amount=True)) == {"/order/paid_amount": "wrong_type"}
+    assert problems(changed(order__paid_amount=12.5)) == {"/order/paid_amount": "wrong_type"}
+
+
+def test_pending_proposal_requires_awaiting_buyer_response():
+    pending = {"type": "amount_only", "reason": "x", "proposed_at": "2024-06-01T12:00:00+08:00"}
+    found = problems(changed(negotiation={"count": 1, "pending": pending}))
+    assert found == {"/negotiation/pending/type": "unknown_value"}
+    pending["type"] = "modify_request"
+    found = problems(changed(negotiation={"count": 1, "pending": pending}))
+    # status merchant_processing with a pending proposal; modify_request without its fields
+    assert found == {"/negotiation/pending": "pending_without_status",
+                     "/negotiation/pending/refund_type": "missing_field",
+                     "/negotiation/pending/refund_amount": "missing_field"}
+
+
+def test_awaiting_buyer_response_requires_a_pending_proposal():
+    assert problems(changed(status="awaiting_buyer_response")) == {"/negotiation/pending": "missing_field"}
+
+
+def test_amount_and_quantity_above_the_order():
+    found = problems(changed(request__refund_amount=40001, request__quantity=2))
+    assert found == {"/request/refund_amount": "amount_above_paid", "/request/quantity": "quantity_above_ordered"}
+
+
+def test_return_statuses_only_for_return_refund():
+    assert problems(changed(status="awaiting_merchant_receipt")) == {"/status": "status_type_mismatch"}
+
+
+def test_not_an_object():
+    with pytest.raises(TicketError) as info:
+        validate_ticket([1])
+    assert info.value.problems[0]["code"] == "wrong_type"
+
+
+def test_parse_time():
+    assert parse_time("2024-06-01T10:00:00+08:00").utcoffset().total_seconds() == 8 * 3600
+    assert parse_time("2024-06-01T02:00:00Z") == parse_time("2024-06-01T10:00:00+08:00")
+    with pytest.raises(TicketError) as info:
+        parse_time("2024-06-01T10:00:00", "--at")
+    assert info.value.problems[0]["code"] == "naive_time"
+    assert "--at" in str(info.value)
+    with pytest.raises(TicketError):
+        parse_time("yesterday", "/created_at")
