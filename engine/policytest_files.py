@@ -102,7 +102,7 @@ def load_cases(paths: Iterable[str | Path]) -> list[Case]:
 
 
 def _load_file(path: Path) -> tuple[list[Case], list[Diagnostic]]:
-    name = str(path)
+    name = _shown(path)
     try:
         data, positions = _read_positioned(path)
     except PolicyError as exc:  # yamlsafe's located problems (syntax, size, duplicate keys...)
@@ -167,6 +167,16 @@ def deep_merge(base: Any, override: Any) -> Any:
     return out
 
 
+def _shown(path: Path) -> str:
+    """The path as people wrote it, or relative to the working directory when it lies below it."""
+    if not path.is_absolute():
+        return str(path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 # -- YAML with positions ----------------------------------------------------------------------------
 
 def _read_positioned(path: Path) -> tuple[Any, Positions]:
@@ -174,7 +184,7 @@ def _read_positioned(path: Path) -> tuple[Any, Positions]:
     `engine.yamlsafe` (size limit, alias bound, duplicate keys refused, dates kept as strings)."""
     from engine.yamlsafe import load_yaml
 
-    data, positions = load_yaml(path, str(path))
+    data, positions = load_yaml(path, _shown(path))
     # Point at the key (`denied:`), not at its value, when there is one: that is where people look.
     located = dict(positions)
     located.update(getattr(positions, "key_marks", {}))

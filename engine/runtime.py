@@ -22,8 +22,9 @@ from engine.errors import EngineError
 _SID = "0"
 # durable_rules 2.0.28 frees an uninitialized pointer in delete_state (segfault / "free(): invalid
 # pointer") when no action was ever started on the ruleset: e.g. close() after evaluations that
-# matched nothing. Every ruleset therefore gets a primer rule, fired once at creation (and after a
-# reset), matching only a fact with the reserved key below.
+# matched nothing. Every ruleset therefore gets a primer rule, fired once at creation, matching only
+# a fact with the reserved key below (once per ruleset is enough: measured, a session created after
+# a reset is then deleted safely too; tests/test_runtime.py runs both cases in a subprocess).
 _PRIME_RULE = "__runtime_prime__"
 _PRIME_KEY = "__runtime_prime__"
 _RESERVED = ("id", "sid", _PRIME_KEY)   # set by the runner: message id, session id, primer

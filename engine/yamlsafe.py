@@ -294,7 +294,17 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, name: str) -> Diagnostic:
         if exc.context_mark is not None and exc.context_mark is not mark:
             where = f" started at line {exc.context_mark.line + 1}"
         message = f"{exc.problem} ({exc.context}{where})"
-    return Diagnostic("yaml_syntax", message, name, line, column, "")
+    hint = next((h for needle, h in _SYNTAX_HINTS if needle in message), None)
+    return Diagnostic("yaml_syntax", message, name, line, column, "", hint)
+
+
+# the parser's wording for the usual slips -> what to do about it
+_SYNTAX_HINTS = (
+    ("'\\t'", "indent with spaces; YAML does not allow tabs"),
+    ("mapping values are not allowed here", "check the indentation, or quote a value that contains `: `"),
+    ("found undefined alias", "define the anchor (`&name`) before using `*name`"),
+    ("expected a single document", "a policy file holds one document; remove the `---` separator"),
+)
 
 
 def _reader_diagnostic(exc: yaml.YAMLError, text: str, name: str) -> Diagnostic:

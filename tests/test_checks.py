@@ -431,3 +431,40 @@ def test_outcome_status_and_effect_must_agree(tmp_path):
         ("outcome_mismatch", "/rules/5/outcome/refund_amount", "`refund_amount` belongs to effect `auto_refund`, not `return_flow`"),
     ]
     assert (found[0].line, found[0].column) == where(text, "cancelled, effect: return_flow")
+
+
+def test_illustrative_names_must_be_keys_of_the_item(tmp_path):
+    text, found = broken(tmp_path, ("    illustrative: true   # the guide does not state this",
+                                    "    illustrative: [rejection, templat]"))
+    d = only(found)
+    assert (d.code, d.path, d.message) == ("unknown_reference", "/scenarios/0/illustrative/1",
+                                           "`templat` is marked illustrative but the item has no such key")
+    assert (d.line, d.column) == where(text, "templat]")
+
+
+def test_bundle_api_and_locate():
+    from engine.bundle import load_document, locate
+
+    document = load_document(VALID)
+    assert document.version == "2024-03-22" and document.file == str(VALID)
+    assert document.effective_from.isoformat() == "2024-03-22T00:00:00+08:00"
+    assert document.data_at("/rules/0/deny/code") == "AWAITING_BUYER_RESPONSE"
+    assert document.data_at("/rules/99") is None
+    text = VALID.read_text("utf-8")
+    assert locate(document, "/rules/0/deny/code") == where(text, "AWAITING_BUYER_RESPONSE")
+    assert locate(document, "/rules/0/deny/code", at_key=True) == where(text, "code: AWAITING_BUYER_RESPONSE")
+    assert locate(document, "/rules/0/deny/nothing") == where(text, "code: AWAITING_BUYER_RESPONSE")
+    bundle = load_directory(FIXTURES / "valid")
+    assert bundle.document("2024-03-22").version == "2024-03-22" and bundle.document("1999-01-01") is None
+
+
+def test_diagnostic_format_json_and_order():
+    a = Diagnostic("x", "second", "a.yaml", 3, 1, "/b", hint="do this")
+    b = Diagnostic("y", "first", "a.yaml", 2, 9, "/a")
+    c = Diagnostic("z", "other file", "0.yaml", 9, 9, "")
+    assert a.format() == "a.yaml:3:1: /b: second (hint: do this)"
+    assert c.format() == "0.yaml:9:9: /: other file"
+    assert a.to_json() == {"code": "x", "message": "second", "file": "a.yaml", "line": 3, "column": 1,
+                           "path": "/b", "hint": "do this", "severity": "error"}
+    assert sorted([a, b, c]) == [c, b, a]
+    assert str(PolicyError([a, b])) == "a.yaml:3:1: /b: second (hint: do this)\na.yaml:2:9: /a: first"

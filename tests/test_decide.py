@@ -199,3 +199,16 @@ def test_no_negotiation_limit_means_null_remaining_and_no_denial():
 
 def test_at_is_rendered_in_the_policy_zone():
     assert run(ticket(), when=at("2024-06-02T02:00:00Z"))["at"] == "2024-06-02T10:00:00+08:00"
+
+
+def test_templates_render_placeholders_for_this_ticket():
+    from engine.render import render, yuan
+
+    assert (yuan(12345), yuan(5), yuan(40000)) == ("123.45", "0.05", "400.00")
+    assert render("退款{refund_amount_yuan}元，{unknown}", {"refund_amount_yuan": "1.00"}) == "退款1.00元，{unknown}"
+    t = ticket(scenario="quality_issue", request__refund_amount=12345)
+    types = {x["id"]: x for x in run(t)["actions"]["negotiate"]["constraints"]["negotiation_types"]}
+    photos = next(r for r in types["request_evidence"]["reasons"] if r["id"] == "add_problem_photos")
+    assert "商品质量问题" in photos["message"] and "{" not in photos["message"]
+    amount = next(r for r in types["modify_request"]["reasons"] if r["id"] == "amount_only")
+    assert "123.45元" in amount["message"]

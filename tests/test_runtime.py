@@ -180,6 +180,13 @@ for _ in range(20):
             bare = {"ticket_id": "T", "stage": stage, "zz": 1}  # only feature rules can match
             assert policy.fired(stage, bare) == policy.fired_plain(stage, bare)
         policy.close()
+# a reset (what an error triggers), then only misses, then close
+policy = compile_policy(docs[-1])
+runner = policy.open()._runners["gate"]
+for _ in range(3):
+    runner._reset()
+    assert policy.fired("gate", {"ticket_id": "T", "stage": "gate"}) == []
+policy.close()
 print("ok")
 """
 

@@ -89,3 +89,9 @@ def test_usage_error_exits_2(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["validate", "--format", "xml"])
     assert caught.value.code == 2
+
+
+def test_the_bundled_rules_are_valid(capsys):
+    code, out, err = run(capsys, REPO_ROOT / "rules")
+    assert code == 0, out + err
+    assert out.startswith("ok: ")

@@ -135,3 +135,10 @@ def test_pointer_escaping():
     assert pointer_join("/a", "x/y~z") == "/a/x~1y~0z"
     data, positions = load_yaml("'x/y': 1\n")
     assert positions["/x~1y"] == (1, 8)
+
+
+def test_common_syntax_slips_carry_a_hint():
+    with pytest.raises(PolicyError) as caught:
+        load_yaml("a:\n\tb: 1\n", "p.yaml")
+    d = caught.value.diagnostics[0]
+    assert (d.line, d.column, d.hint) == (2, 1, "indent with spaces; YAML does not allow tabs")

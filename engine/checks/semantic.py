@@ -2,7 +2,7 @@
 impossible numbers, effect/stage fit, template placeholders, features without their settings.
 
 Each check is a generator over a document that already passed the schema (so shapes are known)
-and yields located Diagnostics. Condition trees (`when:`) are checked in `engine/checks/conditions.py`.
+and yields located Diagnostics. Condition trees (`when:`) are checked in `engine/checks/rule_conditions.py`.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from engine import vocabulary as v
 from engine.checks import register_document_check
 from engine.checks.schema import did_you_mean
 from engine.diagnostics import Diagnostic
+from engine.yamlsafe import pointer_join
 
 ID_LISTS = ("changes", "negotiation_types", "reasons", "scenarios", "categories", "carriers", "rules")
 
@@ -242,3 +243,24 @@ def outcome_consistency(doc: Any) -> Iterator[Diagnostic]:
         if effect == "auto_refund" and "refund_amount" not in outcome:
             yield doc.diagnostic("outcome_mismatch", base, "effect `auto_refund` needs `refund_amount` (proposal or request)",
                                  at_key=True)
+
+
+@register_document_check
+def illustrative_names_exist(doc: Any) -> Iterator[Diagnostic]:
+    """`illustrative: [template]` marks fields the guide does not state; a name that is not a key
+    of the item marks nothing (a stale marker after an edit)."""
+    def walk(node: Any, pointer: str) -> Iterator[Diagnostic]:
+        if isinstance(node, dict):
+            marked = node.get("illustrative")
+            if isinstance(marked, list):
+                for index, name in enumerate(marked):
+                    if name not in node:
+                        yield doc.diagnostic("unknown_reference", f"{pointer}/illustrative/{index}",
+                                             f"`{name}` is marked illustrative but the item has no such key")
+            for key, value in node.items():
+                yield from walk(value, pointer_join(pointer, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from walk(value, f"{pointer}/{index}")
+
+    yield from walk(doc.data, "")

@@ -32,9 +32,13 @@ def parse_at(args: argparse.Namespace) -> datetime | None:
     """`--at` as an aware datetime (None: the engine reads the clock); a naive time is refused."""
     if args.at is None:
         return None
-    from engine.ticket import parse_time
+    from engine.jsoncheck import TIME_MESSAGES, time_problem
 
-    return parse_time(args.at, "--at")
+    value = time_problem(args.at)
+    if isinstance(value, datetime):
+        return value
+    message = TIME_MESSAGES[value].format(field="--at", text=args.at)
+    raise InputError([{"path": "", "code": value, "message": message}], "invalid --at")
 
 
 def load_ticket(args: argparse.Namespace, engine) -> dict:
