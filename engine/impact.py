@@ -179,8 +179,8 @@ def _replay_ticket(engine, job: Job, number: int, ticket: dict, tally: Tally) ->
         for p in exc.problems:
             tally.problems.append(_problem(number, p.get("path", ""), p.get("message", str(exc))))
         return
-    except (ValueError, TypeError, KeyError) as exc:  # malformed beyond what the schema catches
-        tally.problems.append(_problem(number, "", f"{type(exc).__name__}: {exc}"))
+    except Exception as exc:  # noqa: BLE001 - an engine bug on one ticket must not end the run
+        tally.problems.append(_problem(number, "", f"engine failed on this ticket: {type(exc).__name__}: {exc}"))
         return
     tally.tickets += 1
     ticket_id = str(ticket.get("ticket_id", f"line {number}"))
@@ -254,10 +254,13 @@ def stderr_progress(enabled: bool) -> Callable[[int, int], None] | None:
 
 
 def check_versions(rules_dir: str | None, names: Iterable[str]) -> None:
+    """Fail early, in the parent: an invalid bundle (PolicyError with every diagnostic) or an
+    unknown version. Loading validates without compiling, so no durable_rules state is made here."""
+    from engine.bundle import load_directory
     from engine.errors import UnknownVersionError
-    from engine.history import load_versions
+    from engine.paths import default_rules_dir
 
-    known = [d.version for d in load_versions(rules_dir)]
+    known = load_directory(Path(rules_dir) if rules_dir else default_rules_dir()).versions
     for name in names:
         if name not in known:
             raise UnknownVersionError(name, known)

@@ -40,23 +40,42 @@ class CaseResult:
     error: str | None = None  # the engine raised something the case did not expect
 
     @property
-    def passed(self) -> bool:
+    def matched(self) -> bool:
+        """The answer is what the case expects."""
         return not self.mismatches and self.error is None
+
+    @property
+    def outcome(self) -> str:
+        """`pass`, `fail`, `xfail` (a declared known issue still fails: fine) or `xpass` (a known
+        issue now matches: a failure, so the stale marker gets removed)."""
+        if self.case.known_issue:
+            return "xpass" if self.matched else "xfail"
+        return "pass" if self.matched else "fail"
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome in ("pass", "xfail")
 
     def format(self) -> str:
         """Human text: one header line, then one line per problem (`file:line: where: ...`)."""
-        head = f"{'ok  ' if self.passed else 'FAIL'} {self.case.name}  ({self.case.location}, {self.case.kind}" \
+        label = {"pass": "ok   ", "fail": "FAIL ", "xfail": "XFAIL", "xpass": "XPASS"}[self.outcome]
+        head = f"{label} {self.case.name}  ({self.case.location}, {self.case.kind}" \
                f"{', version ' + self.version if self.version else ''})"
         lines = [head]
+        if self.case.known_issue:
+            lines.append(f"      known issue: {self.case.known_issue}")
+        if self.outcome == "xpass":
+            lines.append(f"      {self.case.location}: the case now passes: remove its `known_issue`")
         if self.error:
-            lines.append(f"     {self.case.location}: error: {self.error}")
+            lines.append(f"      {self.case.location}: error: {self.error}")
         for m in self.mismatches:
-            lines.append(f"     {self.case.file}:{m.line}: {m.where}: expected {_show(m.expected)}, got {_show(m.actual)}")
+            lines.append(f"      {self.case.file}:{m.line}: {m.where}: expected {_show(m.expected)}, got {_show(m.actual)}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         return {"name": self.case.name, "file": self.case.file, "line": self.case.line(), "kind": self.case.kind,
-                "passed": self.passed, "version": self.version, "fired": list(self.fired), "error": self.error,
+                "passed": self.passed, "outcome": self.outcome,
+                "known_issue": self.case.known_issue, "version": self.version, "fired": list(self.fired), "error": self.error,
                 "mismatches": [m.to_json() for m in self.mismatches]}
 
 

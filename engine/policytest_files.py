@@ -51,6 +51,7 @@ class Case:
     payload: dict | None = None
     answer: str | None = None
     covers: tuple[str, ...] = ()
+    known_issue: str | None = None  # the engine or policy is known to disagree with this case
     positions: Positions = field(default_factory=dict, repr=False, compare=False)
 
     def line(self, *keys: str) -> int:
@@ -147,6 +148,7 @@ def _build_case(raw: dict, defaults: dict, file: str, pointer: str, positions: P
         expect=raw["expect"], actor=actor, version=version,
         action=check.get("action"), payload=check.get("payload", {}) if kind == "check" else None,
         answer=(raw.get("apply") or {}).get("answer"), covers=tuple(raw.get("covers", ())),
+        known_issue=raw.get("known_issue"),
         positions={k: v for k, v in positions.items() if k == pointer or k.startswith(pointer + "/")},
     )
     return case, None

@@ -49,7 +49,8 @@ def test_problems_of_several_paths_in_one_run(capsys):
     assert code == 1
     lines = out.splitlines()
     assert len(lines) == 5
-    assert f"{MALFORMED}:5:11: /: mapping values are not allowed here" in lines
+    assert (f"{MALFORMED}:5:11: /: mapping values are not allowed here"
+            " (hint: check the indentation, or quote a value that contains `: `)") in lines
     assert "no/such/dir:1:1: /: no such file or directory" in lines
 
 

@@ -27,10 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     old, new = resolve(args.old, args.rules), resolve(args.new, args.rules)
     changes = diff_documents(old.data, new.data, include_annotations=args.annotations)
+    # a version is named by its version; a file given by path keeps its path (two drafts of one
+    # version would otherwise both read `2024-05-31`)
+    old_name = old.version if args.old == old.version else args.old
+    new_name = new.version if args.new == new.version else args.new
     if args.format == "json":
-        emit_json(diffrender.to_json(changes, old.version, new.version))
+        emit_json(diffrender.to_json(changes, old_name, new_name))
     elif args.format == "markdown":
-        sys.stdout.write(diffrender.to_markdown(changes, old.version, new.version))
+        sys.stdout.write(diffrender.to_markdown(changes, old_name, new_name))
     else:
-        sys.stdout.write(diffrender.to_text(changes, old.version, new.version))
+        sys.stdout.write(diffrender.to_text(changes, old_name, new_name))
     return 0

@@ -47,18 +47,21 @@ def run(args: argparse.Namespace) -> int:
         engine.close()
     failed = [r for r in results if not r.passed]
     if args.format == "json":
-        out = {"passed": len(results) - len(failed), "failed": len(failed),
+        known = sum(1 for r in results if r.outcome == "xfail")
+        out = {"passed": len(results) - len(failed) - known, "failed": len(failed), "known_issues": known,
                "cases": [r.to_json() for r in results]}
         if report is not None:
             out["coverage"] = report
         emit_json(out)
     else:
         for r in results:
-            if args.verbose or not r.passed:
+            if args.verbose or r.outcome != "pass":
                 print(r.format())
         if report is not None:
             print(format_coverage(report))
-        print(f"{len(results) - len(failed)} passed, {len(failed)} failed ({len(results)} cases)")
+        known = sum(1 for r in results if r.outcome == "xfail")
+        print(f"{len(results) - len(failed) - known} passed, {len(failed)} failed, {known} known issues"
+              f" ({len(results)} cases)")
     if not cases:
         print("aftersale test: no cases found", file=sys.stderr)
         return 1
