@@ -26,10 +26,17 @@ def known_rules(engine):
     return all_rule_ids(engine)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def _param(case):
+    # a declared known issue (engine or policy disagrees with the guide) is a strict xfail: it shows
+    # in the summary, and once fixed the XPASS fails until the marker is removed from the YAML
+    marks = [pytest.mark.xfail(strict=True, reason=case.known_issue)] if case.known_issue else []
+    return pytest.param(case, marks=marks, id=case.name)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_policy_case(engine, known_rules, case):
     result = run_case(engine, case, known_rules)
-    assert result.passed, "\n" + result.format()
+    assert result.matched, "\n" + result.format()
 
 
 def test_the_cases_are_many_and_span_every_version(engine):

@@ -241,10 +241,10 @@ def _mutations(expect: dict):
 def test_every_shipped_expectation_can_fail(engine):
     known = all_rule_ids(engine)
     survivors = []
-    for case in SHIPPED:
+    for case in (c for c in SHIPPED if not c.known_issue):
         for label, mutated in _mutations(copy.deepcopy(case.expect)):
             result = run_case(engine, replace(case, expect=mutated), known)
-            if result.passed:
+            if result.matched:
                 survivors.append(f"{case.name}: {label}")
     assert not survivors, survivors
 
@@ -253,7 +253,22 @@ def test_every_shipped_expectation_can_fail(engine):
 
 def test_cli_passes_on_the_shipped_cases(capsys):
     assert main(["test", "--rules", str(RULES_DIR)]) == 0
-    assert f"{len(SHIPPED)} passed, 0 failed" in capsys.readouterr().out
+    known = sum(1 for c in SHIPPED if c.known_issue)
+    assert f"{len(SHIPPED) - known} passed, 0 failed, {known} known issues" in capsys.readouterr().out
+
+
+def test_known_issues_are_xfail_and_a_fixed_one_is_xpass(tmp_path, engine):
+    path = write(tmp_path, """\
+      - name: still wrong
+        known_issue: the engine says otherwise
+        expect: {version: "2024-04-22"}
+      - name: fixed meanwhile
+        known_issue: stale marker
+        expect: {version: "2024-05-31"}
+    """)
+    still, fixed = (run_case(engine, c) for c in load_cases([path]))
+    assert still.outcome == "xfail" and still.passed and not still.matched
+    assert fixed.outcome == "xpass" and not fixed.passed and "remove its `known_issue`" in fixed.format()
 
 
 def test_cli_fails_and_prints_location_expected_and_actual(tmp_path, capsys):

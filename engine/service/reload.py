@@ -156,9 +156,13 @@ class EngineHolder:
             self._lock = asyncio.Lock()
         async with self._lock:  # one reload at a time; a second trigger waits, then sees "unchanged"
             source = content_hash(self.rules_dir)
-            if not force and (source == self.current.source_hash or source == self._last_failed_hash):
-                logger.info("reload (%s): rules unchanged since the last attempt, nothing to do", reason)
-                return ReloadOutcome("unchanged", self.current.number, self.current.bundle_hash, self.last_error)
+            if not force and source == self.current.source_hash:
+                # back to (or still at) exactly what is served: an earlier failure no longer applies
+                self.last_error, self._last_failed_hash = None, None
+                logger.info("reload (%s): rules unchanged, generation %d keeps serving", reason, self.current.number)
+                return ReloadOutcome("unchanged", self.current.number, self.current.bundle_hash)
+            if not force and source == self._last_failed_hash:
+                return ReloadOutcome("failed", self.current.number, self.current.bundle_hash, self.last_error)
             loop = asyncio.get_running_loop()
             try:
                 engine = await loop.run_in_executor(None, self.loader, self.rules_dir)
