@@ -91,6 +91,8 @@ class _TicketMaker:
             scenario_weights["perished"] = 30
         scenario = _weighted(rng, scenario_weights, vocab.scenarios)
         status = _weighted(rng, STATUS_WEIGHTS[kind], STATUS_WEIGHTS[kind])
+        if status == "awaiting_buyer_response" and not vocab.scenario_reasons.get(scenario):
+            status = "merchant_processing"  # no reason offered here, so no proposal can be pending
         paid = _price(rng)
         quantity = rng.choices([1, 2, 3, 5], weights=[80, 12, 5, 3])[0]
         partial = rng.randint(1, paid)
@@ -146,8 +148,8 @@ class _TicketMaker:
         types = [t for t in ("modify_request", "request_evidence", "invite_cancel") if offered.get(t)]
         if stage == "awaiting_merchant_receipt" and "modify_request" in types:
             types = ["modify_request"]  # at the receiving stage only the amount is negotiable
-        kind = rng.choices(types, weights=[{"modify_request": 70}.get(t, 15) for t in types])[0] if types else "modify_request"
-        reason = rng.choice(offered.get(kind) or ["amount_only"])
+        kind = rng.choices(types, weights=[{"modify_request": 70}.get(t, 15) for t in types])[0]
+        reason = rng.choice(offered[kind])
         proposal: dict[str, Any] = {"type": kind, "reason": reason,
                                     "proposed_at": _at(moment + self.hours(0.2, 6)),
                                     "edits": rng.choices([0, 1], weights=[85, 15])[0],

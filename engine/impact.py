@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from engine.corpus import latest_time
-from engine.errors import InputError, TicketError
+from engine.errors import EngineError, InputError, TicketError
 from engine.ticket import validate_ticket
 from engine.timeutil import iso, parse_aware
 
@@ -34,6 +36,10 @@ CHUNK = 250
 # ticket is fine, it just cannot be decided under that version.
 POLICY_REFERENCE_CODES = {"unknown_scenario", "unknown_category", "unknown_negotiation_type", "unknown_reason"}
 QUESTION_DELAY = timedelta(hours=1)  # default `at`: an hour after the ticket's latest event
+
+
+class ImpactError(EngineError):
+    """The run itself failed (not one ticket): a worker process died."""
 
 
 @dataclass
@@ -144,10 +150,13 @@ def _problem(line: int, field_path: str, message: str) -> dict[str, Any]:
     return {"line": line, "field": field_path or "/", "message": message}
 
 
-def replay_lines(job: Job, lines: list[tuple[int, str]]) -> Tally:
+def replay_lines(job: Job, lines: list[tuple[int, str | None]]) -> Tally:
     engine = _engine(job.rules_dir)
     tally = Tally(lines=len(lines))
     for number, text in lines:
+        if text is None:
+            tally.problems.append(_problem(number, "", "the line is not UTF-8"))
+            continue
         try:
             ticket = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -191,53 +200,85 @@ def _replay_ticket(engine, job: Job, number: int, ticket: dict, tally: Tally) ->
                 tally.record(actor, action, kind, number, ticket_id)
 
 
-def _replay_chunk(args: tuple[Job, list[tuple[int, str]]]) -> Tally:
-    return replay_lines(*args)
-
-
 # -- the whole run ---------------------------------------------------------------------------------
 
-def read_corpus(path: str | Path) -> list[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers; InputError if unreadable or empty."""
+def _open_corpus(path: str | Path):
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = [(n, line) for n, line in enumerate(handle, 1) if line.strip()]
+        return open(path, "rb")  # bytes: one undecodable line is that line's problem, not the run's
     except OSError as exc:
         raise InputError([{"path": "", "code": "unreadable",
                            "message": f"cannot read corpus `{path}`: {exc.strerror or exc}"}],
                          "cannot read corpus") from None
-    except UnicodeDecodeError as exc:
-        raise InputError([{"path": "", "code": "encoding",
-                           "message": f"corpus `{path}` is not UTF-8 (byte {exc.start})"}],
-                         "cannot read corpus") from None
-    if not lines:
+
+
+def count_tickets(path: str | Path) -> int:
+    """Non-blank lines of the corpus; InputError if it cannot be read or holds none."""
+    with _open_corpus(path) as handle:
+        total = sum(1 for raw in handle if raw.strip())
+    if not total:
         raise InputError([{"path": "", "code": "empty_corpus",
                            "message": f"corpus `{path}` holds no tickets (one JSON ticket per line expected)"}],
                          "empty corpus")
-    return lines
+    return total
 
 
-def run_impact(job: Job, lines: list[tuple[int, str]], workers: int = 2,
-               progress: Callable[[int, int], None] | None = None) -> Tally:
-    """Replay `lines` under `job.old` and `job.new`; `progress(done, total)` after each chunk."""
-    chunks = [lines[i:i + CHUNK] for i in range(0, len(lines), CHUNK)]
-    total, done, tally = len(lines), 0, Tally()
-    if workers <= 1 or len(chunks) == 1:
-        for chunk in chunks:
+def corpus_chunks(path: str | Path, size: int = CHUNK) -> Iterator[list[tuple[int, str | None]]]:
+    """Non-blank lines as (1-based number, text), `size` at a time, read lazily (a corpus may be
+    larger than memory); text is None for a line that is not UTF-8."""
+    chunk: list[tuple[int, str | None]] = []
+    with _open_corpus(path) as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                chunk.append((number, raw.decode("utf-8")))
+            except UnicodeDecodeError:
+                chunk.append((number, None))
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def run_impact(job: Job, source: str | Path, workers: int = 2,
+               progress: Callable[[int, int], None] | None = None, chunk_size: int = CHUNK) -> Tally:
+    """Replay the corpus file under `job.old` and `job.new`; `progress(done, total)` after each
+    chunk. At most two chunks per worker are in flight, so memory stays flat on any corpus size."""
+    total, done, tally = count_tickets(source), 0, Tally()
+    if workers <= 1 or total <= chunk_size:
+        for chunk in corpus_chunks(source, chunk_size):
             tally.merge(replay_lines(job, chunk))
             done += len(chunk)
             if progress:
                 progress(done, total)
         return tally
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited C state
-    with context.Pool(processes=min(workers, len(chunks))) as pool:
-        for part in pool.imap_unordered(_replay_chunk, [(job, chunk) for chunk in chunks]):
-            tally.merge(part)
-            done += part.lines
-            if progress:
-                progress(done, total)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pending: set = set()
+            for chunk in corpus_chunks(source, chunk_size):
+                pending.add(pool.submit(replay_lines, job, chunk))
+                if len(pending) >= 2 * workers:
+                    done = _collect(pending, tally, done, total, progress, FIRST_COMPLETED)
+            _collect(pending, tally, done, total, progress, ALL_COMPLETED)
+    except BrokenProcessPool as exc:  # a worker died (killed, or a crash in the C extension)
+        raise ImpactError(f"a worker process died: {exc}; rerun with --workers 1 to see the ticket") from None
     tally.problems.sort(key=lambda p: (p["line"], p["field"]))
     return tally
+
+
+def _collect(pending: set, tally: Tally, done: int, total: int,
+             progress: Callable[[int, int], None] | None, return_when: str) -> int:
+    finished, still = wait(pending, return_when=return_when)
+    pending.intersection_update(still)
+    for future in finished:
+        part = future.result()
+        tally.merge(part)
+        done += part.lines
+        if progress:
+            progress(done, total)
+    return done
 
 
 def stderr_progress(enabled: bool) -> Callable[[int, int], None] | None:

@@ -11,6 +11,7 @@ Every mismatch carries the line of the expectation that failed, so the report re
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -125,11 +126,12 @@ def run_case(engine, case: Case, known_rules: set[str] | None = None) -> CaseRes
 
 
 def _ask(engine, case: Case) -> dict:
+    ticket = copy.deepcopy(case.ticket)  # a case runs many times (pytest, mutations): never share it
     if case.kind == "check":
-        return engine.check(case.ticket, case.action, case.payload or {}, at=case.at, version=case.version)
+        return engine.check(ticket, case.action, copy.deepcopy(case.payload or {}), at=case.at, version=case.version)
     if case.kind == "apply":
-        return engine.apply(case.ticket, case.answer, at=case.at, version=case.version)
-    return engine.decide(case.ticket, case.actor, at=case.at, version=case.version)
+        return engine.apply(ticket, case.answer, at=case.at, version=case.version)
+    return engine.decide(ticket, case.actor, at=case.at, version=case.version)
 
 
 def _is_a(exc: Exception, name: str) -> bool:

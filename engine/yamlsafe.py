@@ -89,6 +89,39 @@ class _Loader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _make_fast_loader() -> type | None:
+    """The same loader over libyaml's C scanner and parser when PyYAML was built with it (about
+    4x faster: a 2 MiB file in ~2 s instead of ~8 s). Composition stays in Python (PyYAML's
+    Composer, our alias marking), so nodes, marks and limits are identical; only the text of a
+    syntax error would differ, and for that `load_yaml` re-parses with the pure-Python parser."""
+    if not getattr(yaml, "__with_libyaml__", False):
+        return None
+    from yaml._yaml import CParser
+    from yaml.composer import Composer
+    from yaml.constructor import SafeConstructor
+    from yaml.resolver import Resolver
+
+    class _FastLoader(Composer, CParser, SafeConstructor, Resolver):
+        yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+        def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                return _AliasNode(Composer.compose_node(self, parent, index), mark)
+            return Composer.compose_node(self, parent, index)
+
+    return _FastLoader
+
+
+_FastLoader = _make_fast_loader()
+
+
 class _Stop(Exception):
     """Abort building: a limit was hit; carries the diagnostic."""
 
@@ -261,19 +294,38 @@ def load_yaml(source: str | bytes | os.PathLike, filename: str | None = None, *,
             raise _too_large(name, len(source), max_bytes)
         text = _decode(source, name)
 
+    if _FastLoader is not None:
+        try:
+            return _parse(_FastLoader, text, name, max_alias_nodes, max_depth)
+        except _ParserFailed:
+            pass  # re-parse with PyYAML's own parser: its messages carry context, and tests pin them
+    try:
+        return _parse(_Loader, text, name, max_alias_nodes, max_depth)
+    except _ParserFailed as failed:
+        raise PolicyError([failed.diagnostic]) from None
+
+
+class _ParserFailed(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        self.diagnostic = diagnostic
+
+
+def _parse(loader_class: type, text: str, name: str, max_alias_nodes: int, max_depth: int) -> tuple[Any, Positions]:
+    """Compose with `loader_class`, build with positions. Raises `_ParserFailed` for text that is
+    not YAML, PolicyError for YAML that is not a policy document's kind of data."""
     loader = builder = None
     try:
-        loader = _Loader(text)  # the reader checks for forbidden characters here
+        loader = loader_class(text)  # the reader checks for forbidden characters here
         builder = _Builder(loader, name, max_alias_nodes, max_depth)
         node = loader.get_single_node()
         data = builder.build(node, "") if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        raise PolicyError([_syntax_diagnostic(exc, name)]) from None
+        raise _ParserFailed(_syntax_diagnostic(exc, name)) from None
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
-        raise PolicyError([_reader_diagnostic(exc, text, name)]) from None
+        raise _ParserFailed(_reader_diagnostic(exc, text, name)) from None
     except _Stop as stop:
         raise PolicyError(builder.diagnostics + [stop.diagnostic]) from None
-    except RecursionError:  # PyYAML's composer recurses once per nesting level
+    except RecursionError:  # the composer recurses once per nesting level
         raise PolicyError([Diagnostic("too_deep", f"nesting is deeper than {max_depth} levels",
                                       name, 1, 1, "")]) from None
     finally:

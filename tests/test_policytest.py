@@ -275,7 +275,7 @@ def test_cli_fails_and_prints_location_expected_and_actual(tmp_path, capsys):
     path = write(tmp_path, "  - {name: wrong version, expect: {version: \"2024-04-22\"}}\n")
     assert main(["test", str(path), "--rules", str(RULES_DIR)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL wrong version" in out and f"{path}:14: expect.version: expected \"2024-04-22\", got \"2024-05-31\"" in out
+    assert out.startswith("FAIL") and "wrong version" in out and f"{path}:14: expect.version: expected \"2024-04-22\", got \"2024-05-31\"" in out
 
 
 def test_cli_json_and_coverage(tmp_path, capsys):

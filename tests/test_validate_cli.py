@@ -71,9 +71,12 @@ def test_json_format(capsys):
                                    "effective_from": "2024-03-22T00:00:00+08:00"}]
 
 
-def test_default_is_the_bundled_rules_directory(monkeypatch):
+def test_default_is_the_bundled_rules_directory(monkeypatch, tmp_path):
     monkeypatch.delenv("AFTERSALE_RULES", raising=False)
-    assert validate_cmd.default_paths() == [REPO_ROOT / "rules"]
+    monkeypatch.chdir(REPO_ROOT)
+    assert validate_cmd.default_paths() == [Path("rules")]
+    monkeypatch.chdir(tmp_path)
+    assert validate_cmd.default_paths() == [(REPO_ROOT / "rules")]
 
 
 def test_extra_checks_hook(capsys, monkeypatch):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import yamlsafe
 from engine.errors import PolicyError
 from engine.yamlsafe import MAX_ALIAS_NODES, MAX_BYTES, load_yaml, pointer_join
 
@@ -142,3 +143,14 @@ def test_common_syntax_slips_carry_a_hint():
         load_yaml("a:\n\tb: 1\n", "p.yaml")
     d = caught.value.diagnostics[0]
     assert (d.line, d.column, d.hint) == (2, 1, "indent with spaces; YAML does not allow tabs")
+
+
+@pytest.mark.skipif(yamlsafe._FastLoader is None, reason="PyYAML built without libyaml")
+def test_libyaml_fast_path_gives_the_same_data_and_positions():
+    fixtures = Path(__file__).parent / "fixtures" / "policies" / "valid"
+    for path in sorted(fixtures.glob("*.yaml")):
+        text = path.read_text("utf-8")
+        fast = yamlsafe._parse(yamlsafe._FastLoader, text, path.name, MAX_ALIAS_NODES, 64)
+        pure = yamlsafe._parse(yamlsafe._Loader, text, path.name, MAX_ALIAS_NODES, 64)
+        assert fast[0] == pure[0]
+        assert dict(fast[1]) == dict(pure[1]) and fast[1].key_marks == pure[1].key_marks

@@ -52,21 +52,16 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError([{"path": "--out", "code": "unwritable",
                            "message": f"cannot write `{args.out}`: {exc.strerror or exc}"}], "cannot write corpus") from None
-    with out if out is not sys.stdout else _NoClose(out) as handle:
+    try:
         for ticket in generate(args.count, args.seed, vocab, start, end):
-            handle.write(json.dumps(ticket, ensure_ascii=False, separators=(",", ":")) + "\n")
+            out.write(json.dumps(ticket, ensure_ascii=False, separators=(",", ":")) + "\n")
+    finally:
+        if out is sys.stdout:
+            out.flush()
+        else:
+            out.close()
     if args.out != "-":
         print(f"wrote {args.count} tickets to {args.out} (seed {args.seed}, vocabulary {document.version})",
               file=sys.stderr)
     return 0
 
-
-class _NoClose:
-    def __init__(self, stream) -> None:
-        self.stream = stream
-
-    def __enter__(self):
-        return self.stream
-
-    def __exit__(self, *exc) -> None:
-        self.stream.flush()

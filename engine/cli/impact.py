@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.cli.output import emit_json
 from engine.errors import InputError
-from engine.impact import ACTORS, CHUNK, KINDS, Job, Tally, check_versions, read_corpus, run_impact, stderr_progress
+from engine.impact import ACTORS, CHUNK, KINDS, Job, Tally, check_versions, count_tickets, run_impact, stderr_progress
 from engine.timeutil import iso, parse_aware
 
 SHORT = {"allowed_to_denied": "allow→deny", "denied_to_allowed": "deny→allow",
@@ -48,13 +48,13 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise InputError([{"path": "--at", "code": "invalid_time", "message": str(exc)}], "invalid --at") from None
     check_versions(args.rules, (args.old, args.new))
-    lines = read_corpus(args.tickets)
+    total = count_tickets(args.tickets)  # fails early on a missing or empty corpus
     actors = ACTORS if args.actor == "both" else (args.actor,)
     job = Job(args.rules, args.old, args.new, actors, at)
     started = time.monotonic()
     # on a terminal only when the run is long enough to wait for (more than one chunk of work)
-    progress = stderr_progress(args.progress or (sys.stderr.isatty() and len(lines) > CHUNK))
-    tally = run_impact(job, lines, workers=args.workers, progress=progress)
+    progress = stderr_progress(args.progress or (sys.stderr.isatty() and total > CHUNK))
+    tally = run_impact(job, args.tickets, workers=args.workers, progress=progress)
     seconds = time.monotonic() - started
     for problem in tally.problems[:SHOWN_PROBLEMS]:
         print(f"{args.tickets}:{problem['line']}: {problem['field']}: {problem['message']}", file=sys.stderr)

@@ -38,7 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def default_paths() -> list[Path]:
     """The bundled rules/ (beside the engine package, or $AFTERSALE_RULES), else ./rules."""
     bundled = default_rules_dir()
-    return [bundled if bundled.is_dir() else Path("rules")]
+    if not bundled.is_dir():
+        return [Path("rules")]
+    try:  # show `rules/2024-05-31.yaml`, not an absolute path, when run from the checkout
+        return [bundled.resolve().relative_to(Path.cwd().resolve())]
+    except ValueError:
+        return [bundled]
 
 
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[Diagnostic]]:

@@ -156,7 +156,8 @@ async def wechat_decide(request: Request, state: ServiceState) -> Response:
     body = await _body(request, state, "wechat-decide")
 
     def call(engine):
-        ticket = _platform_ticket(ticket_from_platform, body)
+        ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
+                                                        base="/order", context_base="/context"))
         result = engine.decide(ticket, body["actor"], at=body.get("at"), version=body.get("version"))
         return platform_view(result) if platform_view else result
 
@@ -170,9 +171,11 @@ async def wechat_check(request: Request, state: ServiceState) -> Response:
     body = await _body(request, state, "wechat-check")
 
     def call(engine):
-        ticket = _platform_ticket(ticket_from_platform, body)
+        ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
+                                                        base="/order", context_base="/context"))
         version = body.get("version") or engine.version_at(body.get("at"))
-        action, payload = _rooted(lambda: proposal_from_platform(body["body"], ticket, engine.policy(version)), "/body")
+        action, payload = _platform(lambda: proposal_from_platform(body["body"], ticket, engine.policy(version),
+                                                                   base="/body"))
         result = engine.check(ticket, action, payload, at=body.get("at"), version=version)
         return platform_view(result) if platform_view else result
 
@@ -180,19 +183,11 @@ async def wechat_check(request: Request, state: ServiceState) -> Response:
     return _answer(result, decision_id)
 
 
-def _platform_ticket(ticket_from_platform, body: dict) -> dict:
-    ticket = _rooted(lambda: ticket_from_platform(body["order"], body["context"]), "")
-    return ticket
-
-
-def _rooted(call: Callable[[], Any], base: str) -> Any:
-    """Problems engine.wechat reports point into the payload it was given; re-root them in the body
-    (`/order/...`, `/context/...` are already rooted by the mapper when it names its inputs)."""
-    from engine.errors import InputError, PayloadError, TicketError
+def _platform(call: Callable[[], Any]) -> Any:
+    """engine.wechat reports problems with pointers into the body already (`/order/...`,
+    `/context/...`, `/body/...`, as it was told by `base`); keep them as they are."""
+    from engine.errors import InputError
     try:
         return call()
-    except (TicketError, PayloadError):
-        raise
     except InputError as exc:
-        raise ApiError(422, "invalid_platform_payload", str(exc).split(":\n")[0],
-                       [dict(p, path=base + (p.get("path") or "")) for p in exc.problems]) from None
+        raise ApiError(422, "invalid_platform_payload", str(exc).split(":\n")[0], list(exc.problems)) from None

@@ -1,0 +1,481 @@
+"""The HTTP service, end to end: the real `aftersale serve` in a subprocess, spoken to over HTTP.
+
+Three servers: `api` (one worker, the bundled rules, decision log on) for the endpoints and their
+errors; `hup` (one worker, polling off) for SIGHUP and POST /admin/reload; `fleet` (two workers,
+polling every 0.2 s) for reloads under concurrent load. Each reload test edits its own copy of the
+rules directory.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from engine.api import Engine
+
+REPO = Path(__file__).resolve().parent.parent
+RULES = REPO / "rules"
+LATEST = "2024-05-31"
+WECHAT_FIXTURES = REPO / "tests" / "fixtures" / "wechat"
+REJECT_MESSAGE = "当前售后场景不支持直接拒绝，需先使用「售后协商」与买家沟通"
+
+TICKET = {
+    "ticket_id": "AS-1001", "type": "refund_only", "status": "merchant_processing",
+    "scenario": "not_received", "buyer_reason": "未收到货", "created_at": "2024-06-01T10:00:00+08:00",
+    "order": {"paid_amount": 40000, "category": "general", "goods_kind": "physical", "quantity": 1, "shipped": True},
+    "request": {"refund_amount": 40000, "quantity": 1, "evidence_count": 0},
+}
+PENDING = dict(copy.deepcopy(TICKET), ticket_id="AS-1002", status="awaiting_buyer_response",
+               negotiation={"count": 1, "last_outcome": "pending",
+                            "pending": {"type": "modify_request", "reason": "amount_only", "refund_type": "refund_only",
+                                        "refund_amount": 30000, "proposed_at": "2024-06-01T12:00:00+08:00",
+                                        "edits": 0, "evidence_count": 1}})
+AT = "2024-06-02T10:00:00+08:00"
+
+
+class Server:
+    """`aftersale serve --port 0 ...` in a subprocess; the URL is read from its first stderr line."""
+
+    def __init__(self, tmp: Path, rules: Path, *args: str) -> None:
+        self.stderr_path = tmp / "server.stderr"
+        self.stderr = open(self.stderr_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli.main", "serve", "--rules", str(rules), "--port", "0",
+             "--log-level", "warning", *args],
+            stdout=subprocess.DEVNULL, stderr=self.stderr, cwd=REPO)
+        self.url = self._wait_for_url()
+        self.wait_ready()
+
+    def _wait_for_url(self) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            match = re.search(r"listening on (http://\S+)", self.stderr_path.read_text())
+            if match:
+                return match.group(1)
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited {self.process.returncode}: {self.stderr_path.read_text()}")
+            time.sleep(0.05)
+        raise AssertionError("server did not start: " + self.stderr_path.read_text())
+
+    def wait_ready(self, workers: int = 1) -> None:
+        deadline, seen = time.monotonic() + 30, set()
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(self.url + "/readyz", headers={"connection": "close"}, timeout=2)
+                if response.status_code == 200:
+                    seen.add(response.json()["pid"])
+                    if len(seen) >= workers:
+                        return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("server not ready: " + self.stderr_path.read_text())
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.stderr.close()
+
+
+def copy_rules(target: Path) -> Path:
+    target.mkdir()
+    for path in RULES.glob("*.yaml"):
+        shutil.copy(path, target / path.name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def library() -> Engine:
+    return Engine.from_directory(RULES)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("api")
+    server = Server(tmp, RULES, "--poll", "0", "--decision-log", str(tmp / "decisions.jsonl"))
+    server.decision_log = tmp / "decisions.jsonl"
+    server.client = httpx.Client(base_url=server.url, timeout=10)
+    yield server
+    server.client.close()
+    server.stop()
+
+
+def post(server: Server, path: str, body) -> httpx.Response:
+    return server.client.post(path, json=body)
+
+
+def without_id(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "decision_id"}
+
+
+def jsonable(value):
+    return json.loads(json.dumps(value, ensure_ascii=False))
+
+
+# -- decisions equal the library's ------------------------------------------------------------------
+
+@pytest.mark.parametrize("ticket, actor", [(TICKET, "merchant"), (TICKET, "buyer"), (PENDING, "merchant"),
+                                           (PENDING, "buyer")])
+def test_decide_equals_library(api, library, ticket, actor):
+    response = post(api, "/v1/decide", {"ticket": ticket, "actor": actor, "at": AT})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["decision_id"] == response.headers["x-decision-id"]
+    assert without_id(body) == jsonable(library.decide(ticket, actor, at=AT))
+
+
+def test_check_and_apply_equal_library(api, library):
+    payload = {"type": "modify_request", "reason": "amount_only", "refund_type": "refund_only",
+               "refund_amount": 50000, "evidence_count": 0}
+    response = post(api, "/v1/check", {"ticket": TICKET, "action": "negotiate", "payload": payload, "at": AT})
+    assert response.status_code == 200, response.text
+    assert without_id(response.json()) == jsonable(library.check(TICKET, "negotiate", payload, at=AT))
+    assert {v["code"] for v in response.json()["violations"]} >= {"AMOUNT_ABOVE_PAID"}
+
+    for answer in ("accept", "reject"):
+        response = post(api, "/v1/apply", {"ticket": PENDING, "answer": answer, "at": AT})
+        assert response.status_code == 200, response.text
+        assert without_id(response.json()) == jsonable(library.apply(PENDING, answer, at=AT))
+
+
+def test_explicit_version_is_used(api, library):
+    response = post(api, "/v1/decide", {"ticket": TICKET, "actor": "merchant", "at": AT, "version": "2023-12-22"})
+    assert response.status_code == 200, response.text
+    assert response.json()["policy"]["version"] == "2023-12-22"
+    assert without_id(response.json()) == jsonable(library.decide(TICKET, "merchant", at=AT, version="2023-12-22"))
+
+
+def test_batch_answers_each_item_and_isolates_engine_errors(api, library):
+    bad = dict(TICKET, scenario="no_such_scenario")
+    items = [{"ticket": TICKET, "actor": "merchant", "at": AT}, {"ticket": bad, "actor": "merchant", "at": AT},
+             {"ticket": PENDING, "actor": "buyer", "at": AT}]
+    response = post(api, "/v1/decide/batch", {"items": items})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["count"], body["failed"]) == (3, 1)
+    assert without_id(body["results"][0]) == jsonable(library.decide(TICKET, "merchant", at=AT))
+    assert body["results"][1]["error"]["status"] == 422
+    assert body["results"][1]["error"]["problems"][0]["path"] == "/items/1/ticket/scenario"
+    assert without_id(body["results"][2]) == jsonable(library.decide(PENDING, "buyer", at=AT))
+    assert len({r["decision_id"] for r in (body["results"][0], body["results"][2])}) == 2
+
+    too_many = post(api, "/v1/decide/batch", {"items": [items[0]] * 101})
+    assert too_many.status_code == 422
+    assert too_many.json()["error"]["problems"] == [
+        {"path": "/items", "code": "too_many", "message": "`items` holds more than 100 entries"}]
+
+
+def test_wechat_decide_equals_library(api, library):
+    from engine.wechat import platform_view, ticket_from_platform
+
+    fixture = json.loads((WECHAT_FIXTURES / "status_MERCHANT_PROCESSING.json").read_text(encoding="utf-8"))
+    response = post(api, "/v1/wechat/decide", dict(fixture, actor="merchant", at=AT))
+    assert response.status_code == 200, response.text
+    ticket = ticket_from_platform(fixture["order"], fixture["context"], policy=library)
+    assert without_id(response.json()) == jsonable(platform_view(library.decide(ticket, "merchant", at=AT)))
+
+    broken = copy.deepcopy(fixture)
+    del broken["context"]["paid_amount"]
+    response = post(api, "/v1/wechat/decide", dict(broken, actor="merchant", at=AT))
+    assert response.status_code == 422
+    assert "/context/paid_amount" in [p["path"] for p in response.json()["error"]["problems"]]
+
+
+def test_decision_log_line_matches_response(api):
+    body = {"ticket": TICKET, "actor": "merchant", "at": AT}
+    decision_id = post(api, "/v1/decide", body).json()["decision_id"]
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    deadline = time.monotonic() + 5  # the log is flushed about once a second
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for line in api.decision_log.read_text(encoding="utf-8").splitlines()]
+        entry = next((e for e in lines if e["decision_id"] == decision_id), None)
+        if entry:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("decision not logged")
+    assert entry["input_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
+    assert entry["policy_version"] == LATEST and entry["actor"] == "merchant" and entry["ticket_id"] == "AS-1001"
+    assert entry["outcome"]["reject"] == ["NEGOTIATION_REQUIRED_FIRST"]
+    assert entry["outcome"]["agree"] == "allowed"
+    assert entry["bundle_hash"] == api.client.get("/readyz").json()["bundle_hash"]
+
+
+# -- bad input: right status, every problem located -----------------------------------------------
+
+def error_of(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()["error"]
+
+
+@pytest.mark.parametrize("raw", [b'{"ticket": ', b"", b"\xff\xfe{", b'{"actor": NaN}', b"[" * 100000])
+def test_malformed_json_is_400(api, raw):
+    error = error_of(api.client.post("/v1/decide", content=raw), 400)
+    assert error["code"] == "malformed_json"
+
+
+def test_schema_problems_are_all_reported_with_pointers(api):
+    ticket = copy.deepcopy(TICKET)
+    ticket["order"]["paid_amount"] = "400"
+    del ticket["status"]
+    error = error_of(post(api, "/v1/decide", {"ticket": ticket, "actor": "robot", "at": "tomorrow", "extra": 1}), 422)
+    assert error["code"] == "invalid_request"
+    assert {(p["path"], p["code"]) for p in error["problems"]} == {
+        ("/actor", "unknown_value"), ("/at", "bad_format"), ("/extra", "unknown_field"),
+        ("/ticket/order/paid_amount", "wrong_type"), ("/ticket/status", "missing_field")}
+    assert error_of(post(api, "/v1/decide", [1, 2]), 422)["problems"][0]["path"] == ""
+
+
+def test_engine_input_errors_are_rerooted_in_the_body(api):
+    error = error_of(post(api, "/v1/decide", {"ticket": dict(TICKET, scenario="nope"), "actor": "merchant"}), 422)
+    assert (error["code"], error["problems"][0]["path"]) == ("invalid_ticket", "/ticket/scenario")
+    error = error_of(post(api, "/v1/check", {"ticket": TICKET, "action": "negotiate", "payload": {"typo": 1}}), 422)
+    assert error["code"] == "invalid_payload"
+    assert "/payload/typo" in [p["path"] for p in error["problems"]]
+    assert len(error["problems"]) == len({json.dumps(p, sort_keys=True) for p in error["problems"]})
+
+
+def test_body_over_limit_is_413(api):
+    big = {"ticket": TICKET, "actor": "merchant", "padding": "x" * (1 << 20)}
+    assert error_of(post(api, "/v1/decide", big), 413)["code"] == "body_too_large"
+
+    def chunks():  # no Content-Length: the limit applies to the streamed bytes
+        yield b'{"padding": "'
+        for _ in range(20):
+            yield b"x" * 65536
+        yield b'"}'
+    assert error_of(api.client.post("/v1/decide", content=chunks()), 413)["code"] == "body_too_large"
+
+
+def test_unknown_version_route_and_method(api):
+    assert error_of(post(api, "/v1/decide", {"ticket": TICKET, "actor": "merchant", "version": "1999-01-01"}),
+                    404)["code"] == "unknown_version"
+    assert error_of(api.client.get("/v1/versions/1999-01-01"), 404)["code"] == "unknown_version"
+    assert error_of(api.client.get("/v1/diff", params={"from": "2023-12-22", "to": "1999"}), 404)["code"] == "unknown_version"
+    assert error_of(api.client.get("/v1/nothing"), 404)["code"] == "not_found"
+    response = api.client.get("/v1/decide")
+    assert error_of(response, 405)["code"] == "method_not_allowed" and "POST" in response.headers["allow"]
+
+
+# -- versions, documents, diff, changelog, health, OpenAPI -----------------------------------------
+
+def test_versions_and_documents(api, library):
+    body = api.client.get("/v1/versions", params={"at": "2024-04-01T00:00:00+08:00"}).json()
+    assert [v["version"] for v in body["versions"]] == [v.version for v in library.versions()]
+    assert body["in_force"] == "2024-03-22" and body["bundle_hash"] == library.bundle_hash
+    assert [v["version"] for v in body["versions"] if v["in_force"]] == ["2024-03-22"]
+    document = api.client.get(f"/v1/versions/{LATEST}").json()
+    assert document["version"] == LATEST and document == jsonable(library.document(LATEST))
+
+
+def test_diff_and_changelog(api):
+    from engine import diffrender
+    from engine.diff import diff_documents
+    from engine.history import resolve
+
+    body = api.client.get("/v1/diff", params={"from": "2024-03-22", "to": "2024-04-22"}).json()
+    old, new = resolve("2024-03-22", RULES), resolve("2024-04-22", RULES)
+    expected = jsonable(diffrender.to_json(diff_documents(old.data, new.data), "2024-03-22", "2024-04-22"))
+    assert {k: v for k, v in body.items() if k != "bundle_hash"} == expected and body["count"] > 0
+    missing = error_of(api.client.get("/v1/diff", params={"from": "2024-03-22"}), 422)
+    assert missing["problems"][0]["path"] == "/to"
+    changelog = api.client.get("/v1/changelog").json()
+    assert [v["version"] for v in changelog["versions"]][0] == "2023-12-22"
+    assert changelog["declared_count"] > 0
+
+
+def test_health_ready_and_openapi(api):
+    assert api.client.get("/healthz").json()["status"] == "ok"
+    ready = api.client.get("/readyz").json()
+    assert ready["ready"] and ready["versions"][-1] == LATEST and ready["last_reload_error"] is None
+    spec = api.client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    request_schema = spec["paths"]["/v1/decide"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert request_schema == {"$ref": "#/components/schemas/requests.decide"}
+    # generated from the files: the ticket component is the ticket schema, references rewritten
+    ticket_file = json.loads((REPO / "schemas" / "ticket.schema.json").read_text(encoding="utf-8"))
+    assert spec["components"]["schemas"]["ticket"]["required"] == ticket_file["required"]
+    for ref in re.findall(r'"\$ref":\s*"([^"]+)"', json.dumps(spec)):
+        node = spec
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]  # every reference resolves inside the document
+
+
+# -- reload: SIGHUP and admin (one worker, no polling) ---------------------------------------------
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def reword_reject_message(rules: Path, new: str) -> None:
+    """A valid policy change: the message in every version that has the rule (changing it in one
+    version only would be an undeclared change between versions, which the loader refuses)."""
+    files = [p for p in sorted(rules.glob("*.yaml")) if REJECT_MESSAGE in p.read_text(encoding="utf-8")]
+    assert files
+    for path in files:
+        replace_in(path, REJECT_MESSAGE, new)
+
+
+def reject_message(url: str) -> str:
+    response = httpx.post(url + "/v1/decide", json={"ticket": TICKET, "actor": "merchant", "at": AT},
+                          headers={"connection": "close"}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["actions"]["reject"]["denials"][0]["message"]
+
+
+@pytest.fixture()
+def hup(tmp_path):
+    rules = copy_rules(tmp_path / "rules")
+    server = Server(tmp_path, rules, "--poll", "0")
+    server.rules = rules
+    yield server
+    server.stop()
+
+
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sighup_reloads(hup):
+    before = httpx.get(hup.url + "/readyz").json()
+    reword_reject_message(hup.rules, "经 SIGHUP 重新加载的文案")
+    time.sleep(0.3)
+    assert reject_message(hup.url) == REJECT_MESSAGE  # polling is off: nothing happens by itself
+    hup.signal(signal.SIGHUP)
+    wait_for(lambda: httpx.get(hup.url + "/readyz").json()["generation"] == before["generation"] + 1, what="reload")
+    ready = httpx.get(hup.url + "/readyz").json()
+    assert ready["bundle_hash"] != before["bundle_hash"] and ready["last_reload"]["reason"] == "SIGHUP"
+    assert reject_message(hup.url) == "经 SIGHUP 重新加载的文案"
+
+
+def test_admin_reload_reports_a_broken_bundle_and_keeps_serving(hup):
+    (hup.rules / f"{LATEST}.yaml").write_text("version: [unclosed\n", encoding="utf-8")
+    response = httpx.post(hup.url + "/admin/reload")
+    error = error_of(response, 422)
+    assert error["code"] == "reload_failed" and error["problems"]
+    ready = httpx.get(hup.url + "/readyz").json()
+    assert ready["generation"] == 1 and ready["last_reload_error"]["code"] == "PolicyError"
+    assert reject_message(hup.url) == REJECT_MESSAGE
+
+
+# -- reload under load: two workers, polling -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fleet")
+    rules = copy_rules(tmp / "rules")
+    server = Server(tmp, rules, "--workers", "2", "--poll", "0.2")
+    server.wait_ready(workers=2)
+    server.rules = rules
+    yield server
+    server.stop()
+
+
+class Load:
+    """Clients deciding in a loop on keep-alive connections while the test reloads."""
+
+    def __init__(self, url: str, clients: int = 4) -> None:
+        self.url, self.stop, self.results = url, threading.Event(), []
+        self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            while not self.stop.is_set():
+                try:
+                    response = client.post("/v1/decide", json={"ticket": TICKET, "actor": "merchant", "at": AT})
+                    message = response.json()["actions"]["reject"]["denials"][0]["message"] \
+                        if response.status_code == 200 else response.text
+                    self.results.append((response.status_code, message))
+                except Exception as exc:  # noqa: BLE001 - recorded as a failure
+                    self.results.append((0, repr(exc)))
+
+    def __enter__(self) -> "Load":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def ready_of_every_worker(server: Server, workers: int = 2) -> dict[int, dict]:
+    seen: dict[int, dict] = {}
+    for _ in range(40):
+        body = httpx.get(server.url + "/readyz", headers={"connection": "close"}).json()
+        seen[body["pid"]] = body
+        if len(seen) == workers:
+            break
+    return seen
+
+
+def test_broken_rules_keep_the_old_policy_serving_under_load(fleet):
+    path = fleet.rules / f"{LATEST}.yaml"
+    original = path.read_text(encoding="utf-8")
+    with Load(fleet.url) as load:
+        time.sleep(0.3)
+        path.write_text(original.replace("rules:", "rules: [this is not yaml", 1), encoding="utf-8")
+        wait_for(lambda: all(r["last_reload_error"] for r in ready_of_every_worker(fleet).values())
+                 and len(ready_of_every_worker(fleet)) == 2, what="both workers to report the failed reload")
+        time.sleep(0.3)
+    assert load.results and all(status == 200 for status, _ in load.results), load.results[:3]
+    assert {message for _, message in load.results} == {REJECT_MESSAGE}
+    path.write_text(original, encoding="utf-8")  # back to what is served: the error clears
+    wait_for(lambda: not any(r["last_reload_error"] for r in ready_of_every_worker(fleet).values()),
+             what="the error to clear")
+
+
+def test_good_reload_switches_without_a_failed_request(fleet):
+    path = fleet.rules / f"{LATEST}.yaml"
+    before = {r["bundle_hash"] for r in ready_of_every_worker(fleet).values()}
+    with Load(fleet.url) as load:
+        time.sleep(0.3)
+        reword_reject_message(fleet.rules, "热更新后的文案")
+        wait_for(lambda: all(reject_message(fleet.url) == "热更新后的文案" for _ in range(6)), what="new policy")
+        time.sleep(0.3)
+    assert load.results and all(status == 200 for status, _ in load.results), \
+        [r for r in load.results if r[0] != 200][:3]
+    messages = [message for _, message in load.results]
+    assert set(messages) == {REJECT_MESSAGE, "热更新后的文案"}
+    assert messages[-1] == "热更新后的文案"
+    after = ready_of_every_worker(fleet)
+    assert len(after) == 2 and not ({r["bundle_hash"] for r in after.values()} & before)
+
+
+def test_sighup_to_the_supervisor_reaches_every_worker(fleet):
+    generations = {pid: r["generation"] for pid, r in ready_of_every_worker(fleet).items()}
+    fleet.signal(signal.SIGHUP)  # rules unchanged: each worker answers "unchanged", none restarts
+    time.sleep(0.5)
+    after = ready_of_every_worker(fleet)
+    assert set(after) == set(generations) and {p: r["generation"] for p, r in after.items()} == generations
+    assert all(r["last_reload"] is None or r["last_reload"]["status"] != "failed" for r in after.values())
+    assert os.kill(fleet.process.pid, 0) is None  # the supervisor is still up
