@@ -115,7 +115,7 @@ class Engine:
     def check(self, ticket: dict, action: str, payload: dict | None = None,
               at: datetime | str | None = None, version: str | None = None) -> dict[str, Any]:
         when, policy, compiled, clean = self._prepare(ticket, at, version)
-        return check_mod.check(policy, compiled, clean, action, payload or {}, when)
+        return check_mod.check(policy, compiled, clean, action, {} if payload is None else payload, when)
 
     def apply(self, ticket: dict, answer: str, at: datetime | str | None = None,
               version: str | None = None) -> dict[str, Any]:

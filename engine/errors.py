@@ -29,7 +29,8 @@ class InputError(EngineError):
 
     def __init__(self, problems: list[dict], summary: str = "invalid input") -> None:
         self.problems = list(problems)
-        lines = [f"{p.get('path') or '/'}: {p['message']}" for p in self.problems]
+        # An empty path is the whole input: print the message alone rather than a bare "/:".
+        lines = [f"{p['path']}: {p['message']}" if p.get("path") else p["message"] for p in self.problems]
         super().__init__(summary + (":\n" + "\n".join(lines) if lines else ""))
 
     def to_json(self) -> dict:

@@ -74,13 +74,23 @@ def test_undeclared_removal_is_located_at_the_surviving_parent(rules_copy):
     assert "`limits/proposal_edits`" in problems[0].message
 
 
+def test_a_stale_touches_prefix_is_a_warning(rules_copy):
+    newest = rules_copy / "2024-05-31.yaml"
+    line = edit(newest, "      - carriers\n", "      - carriers\n      - carrierz/typo\n")
+    problems = check_bundle(load_versions(rules_copy))
+    assert [(p.code, p.severity) for p in problems] == [("touches_unused", "warning")]
+    assert problems[0].line == line + 1 and problems[0].path == "/changes/0/touches/6"
+    assert "`carrierz/typo`" in problems[0].message
+
+
 def test_declared_change_matching_nothing_is_reported(rules_copy):
     newest = rules_copy / "2024-05-31.yaml"
     line = edit(newest, "changes:\n", "changes:\n"
                 "  - id: phantom\n    text: 虚构的调整\n    ref: \"\"\n    section: 四\n"
                 "    touches: [limits/negotiations_per_ticket]\n")
     problems = check_bundle(load_versions(rules_copy))
-    assert [p.code for p in problems] == ["declared_change_unmatched"]
+    assert [p.code for p in problems] == ["touches_unused", "declared_change_unmatched"]
+    problems = problems[1:]
     assert "declared change `phantom` matches no computed change" in problems[0].message
     assert problems[0].line == line + 1
     assert problems[0].path == "/changes/0"

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from engine import idpaths
 from engine.changelog import covered_by
 from engine.checks import register_bundle_check
-from engine.diagnostics import Diagnostic
+from engine.diagnostics import WARNING, Diagnostic
 from engine.diff import diff_documents
 from engine.timeutil import parse_aware
 
@@ -93,8 +93,10 @@ def check_pair(older: Any, newer: Any) -> list[Diagnostic]:
             "undeclared_change", f"undeclared change at `{path}` ({change.kind}, since {previous})",
             file, line, column, pointer,
             f"declare it: add a `touches` prefix covering `{path}` to an item of `changes` in {version}"))
+    annotated = diff_documents(old_data, new_data, include_annotations=True)
     for index, item in declared:
         touches = _touches(item)
+        out.extend(_unused_prefixes(newer, file, index, item, annotated))
         if any(covered_by(change, touches) for change in computed):
             continue
         pointer = f"/changes/{index}"
@@ -105,6 +107,23 @@ def check_pair(older: Any, newer: Any) -> list[Diagnostic]:
             file, line, column, pointer,
             "its `touches` prefixes cover nothing that differs from the previous version: "
             "fix the prefixes or drop the declaration"))
+    return out
+
+
+def _unused_prefixes(newer: Any, file: str, index: int, item: dict, changes: list) -> list[Diagnostic]:
+    """A `touches` prefix that covers nothing that changed (annotations included) is stale or
+    misspelt: a warning, because the declaration may still be right as a whole."""
+    out = []
+    for position, prefix in enumerate(item.get("touches") or ()):
+        if not isinstance(prefix, str):
+            continue
+        if any(idpaths.covers(prefix, path) for change in changes for path in change.paths()):
+            continue
+        pointer = f"/changes/{index}/touches/{position}"
+        line, column = _position(newer, pointer)
+        out.append(Diagnostic(
+            "touches_unused", f"`touches` prefix `{prefix}` of `{item.get('id', index)}` covers no change",
+            file, line, column, pointer, "a misspelt path, or a change that was reverted", WARNING))
     return out
 
 

@@ -22,8 +22,9 @@ from engine.cli.output import emit_json
 from engine.diagnostics import Diagnostic, sort_diagnostics
 from engine.errors import PolicyError
 from engine.paths import default_rules_dir
+from engine.selfcheck import CROSSCHECK_FACTS, compile_and_crosscheck
 
-EXTRA_CHECKS: list[Callable[[Bundle], Iterable[Diagnostic]]] = []
+EXTRA_CHECKS: list[Callable[[Bundle], Iterable[Diagnostic]]] = [compile_and_crosscheck]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -104,5 +105,6 @@ def run(args: argparse.Namespace) -> int:
             assert bundle is not None
             versions = bundle.versions
             span = f"{versions[0]} .. {versions[-1]}" if len(versions) > 1 else versions[0]
-            print(f"ok: {len(versions)} version(s) ({span}), content hash {bundle.content_hash}")
+            print(f"ok: {len(versions)} version(s) ({span}), compiled and cross-checked on "
+                  f"{CROSSCHECK_FACTS} facts each, content hash {bundle.content_hash}")
     return 1 if errors else 0
