@@ -7,6 +7,7 @@
 #   WORKERS=1 CONNECTIONS=16 DURATION=10s bench/load_test.sh
 #   DECISION_LOG=/tmp/decisions.jsonl bench/load_test.sh     # with the decision log on
 #   OFFLOAD=1 bench/load_test.sh            # engine calls in the threadpool (for comparison)
+#   RULES=/path/to/rules bench/load_test.sh # another policy directory (default: the bundled rules/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,7 @@ command -v wrk >/dev/null || { echo "load_test.sh: wrk is not installed (apt-get
 
 log=$(mktemp /tmp/aftersale-serve.XXXXXX.log)
 args=(serve --port 0 --workers "$WORKERS" --log-level warning --poll 0)
+[[ -n "${RULES:-}" ]] && args+=(--rules "$RULES")
 [[ -n "${DECISION_LOG:-}" ]] && args+=(--decision-log "$DECISION_LOG")
 [[ "${OFFLOAD:-0}" == 1 ]] && export AFTERSALE_SERVE_OFFLOAD=1
 "$PYTHON" -m engine.cli.main "${args[@]}" 2>"$log" &

@@ -63,6 +63,10 @@ def constraints(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[str, A
     refund_types = [kind for kind in REFUND_TYPES
                     if all(kind in r["refund_types"] for r in restricts if "refund_types" in r)]
     field_sets = [set(r["changeable_fields"]) for r in restricts if "changeable_fields" in r]
+    if any("refund_type" not in allowed for allowed in field_sets):
+        # The type is not the merchant's to choose here (e.g. the receiving stage, 三-3.1.2 注意事项b):
+        # the only type a proposal can carry is the ticket's own, whatever a category would prefer.
+        refund_types = [facts["ticket_type"]]
     scenario = policy.scenarios[ticket["scenario"]]
     evidence_on = policy.feature_enabled("merchant_evidence")
     values = placeholder_values(policy, ticket)

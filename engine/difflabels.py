@@ -113,8 +113,8 @@ def label_for(path: str, names: dict[str, str]) -> str:
     head, rest = segments[0], segments[1:]
     first = SECTION_LABELS.get(head, head)
     parts: list[str] = []
-    if rest:
-        key = rest.pop(0)
+    if rest and (rest[0] in ENTRY_LABELS or rest[0] in names or rest[0] not in FIELD_LABELS):
+        key = rest.pop(0)  # an item or entry of the section: 售后场景「未收到货」
         shown = ENTRY_LABELS.get(key) or names.get(key, key)
         first = f"{first}「{shown}」"
     parts.append(first)

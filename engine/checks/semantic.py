@@ -218,7 +218,7 @@ def features_have_their_settings(doc: Any) -> Iterator[Diagnostic]:
 
 # outcome effect -> the statuses it can lead to, and the keys only it may carry
 OUTCOME_STATUSES = {"auto_refund": ("refunding",), "return_flow": ("awaiting_buyer_return",),
-                    "closed": ("cancelled", "closed"), "back_to_merchant": ("merchant_processing",),
+                    "closed": ("cancelled", "closed"), "back_to_merchant": ("merchant_processing", "awaiting_merchant_receipt"),
                     "platform_intervention": ("platform_intervention",)}
 OUTCOME_ONLY_KEYS = {"refund_amount": "auto_refund", "may_reapply": "closed", "buyer_may": "back_to_merchant"}
 
