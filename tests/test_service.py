@@ -143,6 +143,19 @@ def test_decide_equals_library(api, library, ticket, actor):
     assert without_id(body) == jsonable(library.decide(ticket, actor, at=AT))
 
 
+def test_decide_response_follows_the_decision_schema(api):
+    import jsonschema
+
+    from engine.paths import SCHEMAS_DIR
+    from engine.service.validation import SchemaStore
+
+    store = SchemaStore(SCHEMAS_DIR)
+    validator = jsonschema.Draft202012Validator(store.by_file("decision.schema.json"), registry=store.registry())
+    for ticket in (TICKET, PENDING):
+        body = post(api, "/v1/decide", {"ticket": ticket, "actor": "merchant", "at": AT}).json()
+        assert [e.message for e in validator.iter_errors(body)] == []
+
+
 def test_check_and_apply_equal_library(api, library):
     payload = {"type": "modify_request", "reason": "amount_only", "refund_type": "refund_only",
                "refund_amount": 50000, "evidence_count": 0}
@@ -198,6 +211,11 @@ def test_wechat_decide_equals_library(api, library):
     response = post(api, "/v1/wechat/decide", dict(broken, actor="merchant", at=AT))
     assert response.status_code == 422
     assert "/context/paid_amount" in [p["path"] for p in response.json()["error"]["problems"]]
+
+    unknown = copy.deepcopy(fixture)
+    unknown["context"]["scenario"] = "no_such_scenario"
+    error = error_of(post(api, "/v1/wechat/decide", dict(unknown, actor="merchant", at=AT)), 422)
+    assert [p["path"] for p in error["problems"]] == ["/context/scenario"]
 
 
 def test_decision_log_line_matches_response(api):
@@ -474,8 +492,103 @@ def test_good_reload_switches_without_a_failed_request(fleet):
 def test_sighup_to_the_supervisor_reaches_every_worker(fleet):
     generations = {pid: r["generation"] for pid, r in ready_of_every_worker(fleet).items()}
     fleet.signal(signal.SIGHUP)  # rules unchanged: each worker answers "unchanged", none restarts
-    time.sleep(0.5)
+    wait_for(lambda: all((r["last_reload"] or {}).get("reason") == "SIGHUP"
+                         for r in ready_of_every_worker(fleet).values()), what="every worker to see SIGHUP")
     after = ready_of_every_worker(fleet)
     assert set(after) == set(generations) and {p: r["generation"] for p, r in after.items()} == generations
-    assert all(r["last_reload"] is None or r["last_reload"]["status"] != "failed" for r in after.values())
+    assert {r["last_reload"]["status"] for r in after.values()} == {"unchanged"}
     assert os.kill(fleet.process.pid, 0) is None  # the supervisor is still up
+
+
+
+def test_admin_reload_reaches_every_worker(fleet):
+    response = httpx.post(fleet.url + "/admin/reload")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "reloaded" and body["other_workers_signalled"] is True
+    # the supervisor passes SIGHUP to every worker (the one that answered included: a no-op there)
+    wait_for(lambda: all((r["last_reload"] or {}).get("reason") == "SIGHUP" and r["last_reload_error"] is None
+                         for r in ready_of_every_worker(fleet).values()), what="every worker to be asked")
+    assert len(ready_of_every_worker(fleet)) == 2
+
+# -- in-process: the parts a real server cannot be made to show on demand -------------------------
+
+class FakeEngine:
+    """Stands in for Engine where the test needs a failure or a count the real one cannot give."""
+
+    bundle_hash = "f" * 64
+
+    def __init__(self, name: str = "fake") -> None:
+        self.name, self.closed = name, 0
+
+    def versions(self):
+        return []
+
+    def decide(self, *args, **kwargs):
+        raise RuntimeError("secret internals /etc/passwd")
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_bug_is_a_json_500_without_internals(tmp_path):
+    import asyncio
+
+    from engine.paths import SCHEMAS_DIR
+    from engine.service.app import create_app
+    from engine.service.settings import ServiceSettings
+
+    app = create_app(ServiceSettings(rules_dir=tmp_path, poll_interval=0, schemas_dir=SCHEMAS_DIR), engine=FakeEngine())
+
+    async def scenario() -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+                return await client.post("/v1/decide", json={"ticket": TICKET, "actor": "merchant"})
+
+    response = asyncio.run(scenario())
+    error = error_of(response, 500)
+    assert error["code"] == "internal_error" and error["incident_id"]
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_old_engine_is_closed_after_its_last_request_and_failures_keep_it(tmp_path):
+    import asyncio
+
+    from engine.service.reload import EngineHolder
+
+    engines = iter([FakeEngine("second")])
+
+    def loader(path):
+        engine = next(engines, None)
+        if engine is None:
+            raise ValueError("broken rules")
+        return engine
+
+    async def scenario():
+        first = FakeEngine("first")
+        holder = EngineHolder.start(tmp_path, loader, engine=first)
+        with holder.lease() as generation:          # a request in flight on the first engine
+            outcome = await holder.reload("test", force=True)
+            assert outcome.status == "reloaded" and holder.current.engine.name == "second"
+            assert generation.engine is first and first.closed == 0   # still in use: not released
+        assert first.closed == 1                       # released when that request ended
+        failed = await holder.reload("test", force=True)
+        assert failed.status == "failed" and holder.current.engine.name == "second"
+        assert holder.last_error["message"] == "broken rules" and holder.current.engine.closed == 0
+
+    asyncio.run(scenario())
+
+
+def test_decision_log_lines_from_two_writers_never_interleave(tmp_path):
+    from engine.service.decision_log import DecisionLog
+
+    path = tmp_path / "log.jsonl"
+    logs = [DecisionLog(str(path)), DecisionLog(str(path))]
+    for i in range(3000):
+        logs[i % 2].record(decision_id=f"d{i}", kind="decide", body={"i": i, "pad": "字" * 50},
+                           result={"actions": {"agree": {"allowed": True}}}, version="v", bundle_hash="h")
+    for log in logs:
+        log.close()
+    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert sorted(e["decision_id"] for e in entries) == sorted(f"d{i}" for i in range(3000))

@@ -71,8 +71,13 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
         holder = EngineHolder.start(settings.rules_dir, _load_engine, engine=state.preloaded_engine)
         state.holder, state.preloaded_engine = holder, None
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, lambda: state.background.append(
-            asyncio.ensure_future(holder.reload("SIGHUP"))))
+        try:
+            loop.add_signal_handler(signal.SIGHUP, lambda: state.background.append(
+                asyncio.ensure_future(holder.reload("SIGHUP"))))
+            hup_installed = True
+        except (RuntimeError, ValueError, NotImplementedError):  # not the main thread (embedded, tests)
+            hup_installed = False
+            logger.warning("SIGHUP reload unavailable here (not the main thread); file polling and /admin/reload remain")
         if settings.poll_interval > 0:
             state.background.append(asyncio.ensure_future(holder.watch(settings.poll_interval)))
         if state.decision_log.enabled:
@@ -82,7 +87,8 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
         try:
             yield
         finally:
-            loop.remove_signal_handler(signal.SIGHUP)
+            if hup_installed:
+                loop.remove_signal_handler(signal.SIGHUP)
             for task in state.background:
                 task.cancel()
             for task in state.background:

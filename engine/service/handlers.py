@@ -19,6 +19,7 @@ from engine.service.decision_log import new_decision_id
 from engine.service.errors import ApiError, from_engine_error, internal_error
 from engine.service.responses import json_response
 from engine.service.state import ServiceState
+from engine.service.validation import read_json
 
 
 def endpoint(handler: Callable) -> Callable:
@@ -39,28 +40,22 @@ def endpoint(handler: Callable) -> Callable:
 
 
 async def _body(request: Request, state: ServiceState, envelope: str) -> Any:
-    from engine.service.validation import read_json
     body = await read_json(request, state.settings.max_body_bytes)
     state.validator.validate(envelope, body)
     return body
 
 
 async def _compute(state: ServiceState, kind: str, body: dict, call: Callable[[Any], dict],
-                   *, actor: str | None = None, base: str = "") -> tuple[dict, str]:
+                   *, actor: str | None = None) -> tuple[dict, str]:
     """Run one engine call on the current engine, stamp and log it. Returns (result, decision_id)."""
-    holder = state.holder
-    if state.settings.offload:  # measurement mode only: the lease spans the threadpool hop
-        with holder.lease() as generation:
-            try:
+    with state.holder.lease() as generation:
+        try:
+            if state.settings.offload:  # measurement mode only (bench/README.md); the lease spans the hop
                 result = await run_in_threadpool(call, generation.engine)
-            except EngineError as exc:
-                raise from_engine_error(exc, base) from None
-    else:
-        with holder.lease() as generation:
-            try:
+            else:
                 result = call(generation.engine)
-            except EngineError as exc:
-                raise from_engine_error(exc, base) from None
+        except EngineError as exc:
+            raise from_engine_error(exc) from None
     decision_id = new_decision_id()
     result["decision_id"] = decision_id
     policy = result.get("policy") or {}
@@ -158,7 +153,8 @@ async def wechat_decide(request: Request, state: ServiceState) -> Response:
     def call(engine):
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
                                                         base="/order", context_base="/context"))
-        result = engine.decide(ticket, body["actor"], at=body.get("at"), version=body.get("version"))
+        result = _from_platform_ticket(lambda: engine.decide(ticket, body["actor"], at=body.get("at"),
+                                                             version=body.get("version")))
         return platform_view(result) if platform_view else result
 
     result, decision_id = await _compute(state, "decide", body, call, actor=body["actor"])
@@ -176,7 +172,7 @@ async def wechat_check(request: Request, state: ServiceState) -> Response:
         version = body.get("version") or engine.version_at(body.get("at"))
         action, payload = _platform(lambda: proposal_from_platform(body["body"], ticket, engine.policy(version),
                                                                    base="/body"))
-        result = engine.check(ticket, action, payload, at=body.get("at"), version=version)
+        result = _from_platform_ticket(lambda: engine.check(ticket, action, payload, at=body.get("at"), version=version))
         return platform_view(result) if platform_view else result
 
     result, decision_id = await _compute(state, "check", body, call, actor="merchant")
@@ -191,3 +187,18 @@ def _platform(call: Callable[[], Any]) -> Any:
         return call()
     except InputError as exc:
         raise ApiError(422, "invalid_platform_payload", str(exc).split(":\n")[0], list(exc.problems)) from None
+
+
+# The ticket fields the engine checks against the policy come from the platform context, not the
+# order: point there, not at a `/ticket` the client never sent.
+_PLATFORM_SOURCES = {"/scenario": "/context/scenario", "/order/category": "/context/category"}
+
+
+def _from_platform_ticket(call: Callable[[], dict]) -> dict:
+    from engine.errors import TicketError
+    try:
+        return call()
+    except TicketError as exc:
+        problems = [dict(p, path=_PLATFORM_SOURCES.get(p.get("path") or "", "/order"),
+                         message=f"{p['message']} (ticket field {p.get('path')})") for p in exc.problems]
+        raise ApiError(422, "invalid_platform_payload", "invalid ticket", problems) from None

@@ -159,6 +159,7 @@ class EngineHolder:
             if not force and source == self.current.source_hash:
                 # back to (or still at) exactly what is served: an earlier failure no longer applies
                 self.last_error, self._last_failed_hash = None, None
+                self.last_reload = {"at": _utc_now(), "reason": reason, "status": "unchanged"}
                 logger.info("reload (%s): rules unchanged, generation %d keeps serving", reason, self.current.number)
                 return ReloadOutcome("unchanged", self.current.number, self.current.bundle_hash)
             if not force and source == self._last_failed_hash:

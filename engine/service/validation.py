@@ -45,6 +45,13 @@ class SchemaStore:
     def id_for(self, path: Path) -> str:
         return ID_BASE + path.relative_to(self.root).as_posix()
 
+    def by_file(self, relative: str) -> dict:
+        """The schema in `relative` (e.g. `decision.schema.json`), whatever its `$id`."""
+        for uri, path in self.file_of.items():
+            if path.as_posix() == relative:
+                return self.by_id[uri]
+        raise KeyError(relative)
+
     def envelope(self, name: str) -> dict:
         return self.by_id[f"{ID_BASE}requests/{name}.schema.json"]
 
