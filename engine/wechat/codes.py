@@ -1,7 +1,7 @@
 """The platform's enumerations and how each maps onto the engine's vocabulary: one table per
 platform field, in one place, so a change on the platform's side is one edit here.
 
-Source: /work/shared/notes/wechat-aftersale-api.md (the platform's published API; status labels
+Source: ../shared/notes/wechat-aftersale-api.md (the platform's published API; status labels
 as the docs and SDKs give them). Where the engine has no counterpart the table says why.
 """
 from __future__ import annotations
