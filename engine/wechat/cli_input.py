@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.errors import InputError
 from engine.wechat.order import ticket_from_platform
-from engine.wechat.reader import json_type
+from engine.jsoncheck import json_type
 
 FILE_KEYS = ("order", "context")
 

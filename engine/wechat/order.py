@@ -25,7 +25,8 @@ from engine.errors import InputError, TicketError
 from engine.ticket import validate_ticket
 from engine.timeutil import iso
 from engine.wechat import codes
-from engine.wechat.reader import Problems, Reader, json_type
+from engine.jsoncheck import json_type
+from engine.wechat.reader import Problems, Reader
 from engine.wechat.reasons import reason_id_for_code
 
 GOODS_KINDS = {"physical": "physical", "virtual": "virtual"}

@@ -11,7 +11,8 @@ from typing import Any
 
 from engine.errors import InputError
 from engine.wechat import codes
-from engine.wechat.reader import Problems, Reader, json_type
+from engine.jsoncheck import json_type
+from engine.wechat.reader import Problems, Reader
 from engine.wechat.reasons import reason_id_for_code
 
 BODY_KEYS = {"after_sale_order_id", "merchant_update_type", "type", "amount", "update_reason_type",

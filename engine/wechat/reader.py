@@ -12,24 +12,13 @@ from typing import Any
 
 from engine.errors import InputError
 from engine.timeutil import NaiveTimeError, parse_aware, to_epoch
+from engine.jsoncheck import json_type
 
 MISSING: Any = object()
 
 
 def pointer(base: str, *parts: Any) -> str:
     return base + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
 class Problems:
