@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.bundle import policy_files
 from engine.diagnostics import Diagnostic
 from engine.errors import PolicyError, UnknownVersionError
 from engine.paths import default_rules_dir
@@ -32,11 +33,6 @@ class VersionDocument:
     def changes(self) -> list[dict[str, Any]]:
         declared = self.data.get("changes")
         return [c for c in declared if isinstance(c, dict)] if isinstance(declared, list) else []
-
-
-def policy_files(rules_dir: Path) -> list[Path]:
-    """The policy files of a rules directory: `*.yaml` directly inside it (not `tests/`)."""
-    return sorted(p for p in rules_dir.glob("*.yaml") if p.is_file())
 
 
 def load_version(path: Path) -> VersionDocument:

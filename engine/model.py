@@ -12,7 +12,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Mapping
 
-REFUND_TYPES = ("refund_only", "return_refund")
+from engine.vocabulary import REFUND_TYPES
 
 
 @dataclass(frozen=True)
