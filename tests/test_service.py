@@ -218,6 +218,24 @@ def test_wechat_decide_equals_library(api, library):
     assert [p["path"] for p in error["problems"]] == ["/context/scenario"]
 
 
+def test_wechat_check_equals_library(api, library):
+    from engine.wechat import platform_view, proposal_from_platform, ticket_from_platform
+
+    request = json.loads(next((WECHAT_FIXTURES / "requests").glob("*.json")).read_text(encoding="utf-8"))
+    order = json.loads((WECHAT_FIXTURES / f"{request['order_fixture']}.json").read_text(encoding="utf-8"))
+    at = order.get("at", AT)
+    response = post(api, "/v1/wechat/check", {"order": order["order"], "context": order["context"],
+                                              "body": request["body"], "at": at})
+    assert response.status_code == 200, response.text
+    ticket = ticket_from_platform(order["order"], order["context"], policy=library)
+    action, payload = proposal_from_platform(request["body"], ticket, library.policy(library.version_at(at)))
+    assert without_id(response.json()) == jsonable(platform_view(library.check(ticket, action, payload, at=at)))
+
+    bad = post(api, "/v1/wechat/check", {"order": order["order"], "context": order["context"],
+                                         "body": dict(request["body"], update_reason_type=999), "at": at})
+    assert [p["path"] for p in error_of(bad, 422)["problems"]] == ["/body/update_reason_type"]
+
+
 def test_decision_log_line_matches_response(api):
     body = {"ticket": TICKET, "actor": "merchant", "at": AT}
     decision_id = post(api, "/v1/decide", body).json()["decision_id"]

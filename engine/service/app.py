@@ -72,16 +72,15 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
         state.holder, state.preloaded_engine = holder, None
         loop = asyncio.get_running_loop()
         try:
-            loop.add_signal_handler(signal.SIGHUP, lambda: state.background.append(
-                asyncio.ensure_future(holder.reload("SIGHUP"))))
+            loop.add_signal_handler(signal.SIGHUP, lambda: _background(state, holder.reload("SIGHUP")))
             hup_installed = True
         except (RuntimeError, ValueError, NotImplementedError):  # not the main thread (embedded, tests)
             hup_installed = False
             logger.warning("SIGHUP reload unavailable here (not the main thread); file polling and /admin/reload remain")
         if settings.poll_interval > 0:
-            state.background.append(asyncio.ensure_future(holder.watch(settings.poll_interval)))
+            _background(state, holder.watch(settings.poll_interval))
         if state.decision_log.enabled:
-            state.background.append(asyncio.ensure_future(_flush_periodically(state.decision_log)))
+            _background(state, _flush_periodically(state.decision_log))
         logger.info("serving generation %d, bundle %s, versions %s", holder.current.number,
                     holder.current.bundle_hash[:12], ", ".join(v.version for v in holder.current.engine.versions()))
         try:
@@ -89,9 +88,10 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
         finally:
             if hup_installed:
                 loop.remove_signal_handler(signal.SIGHUP)
-            for task in state.background:
+            tasks = list(state.background)
+            for task in tasks:
                 task.cancel()
-            for task in state.background:
+            for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await task
             state.decision_log.close()
@@ -104,6 +104,13 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
     )
     app.state.service = state
     return app
+
+
+def _background(state: ServiceState, coroutine) -> None:
+    """Run a task the app owns: kept referenced until done, cancelled at shutdown."""
+    task = asyncio.ensure_future(coroutine)
+    state.background.add(task)
+    task.add_done_callback(state.background.discard)
 
 
 async def _flush_periodically(log: DecisionLog) -> None:

@@ -19,4 +19,4 @@ class ServiceState:
     openapi: bytes
     holder: EngineHolder | None = None
     preloaded_engine: Any = None            # `aftersale serve` with one worker passes the engine it validated
-    background: list = field(default_factory=list)
+    background: set = field(default_factory=set)     # tasks the app owns (watcher, log flush, reloads)

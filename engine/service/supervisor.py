@@ -10,7 +10,8 @@ Why not uvicorn's own supervisor:
 
 The parent only supervises: it never imports the engine for serving, holds the sockets (so a
 restarted worker takes over its predecessor's socket and no queued connection is lost), restarts
-a worker that dies, and stops all on SIGINT/SIGTERM. Workers are spawned, not forked: each builds
+a worker that dies (one that cannot start, because the rules on disk are broken by now, is retried
+every few seconds while the others keep serving), and stops all on SIGINT/SIGTERM. Workers are spawned, not forked: each builds
 its own durable_rules state from scratch.
 """
 from __future__ import annotations
@@ -26,26 +27,43 @@ from typing import Any
 logger = logging.getLogger("aftersale.service")
 
 STARTUP_FAILURE = 3          # uvicorn's exit code when the app's startup fails
+RETRY_SECONDS = 5.0          # a worker that cannot start while others serve is retried this often
 _spawn = multiprocessing.get_context("spawn")
 multiprocessing.allow_connection_pickling()  # sockets travel to spawned workers as duplicated fds
 
 
 def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
-    """`count` listening sockets on one port (SO_REUSEPORT); port 0 picks a free one for all."""
+    """`count` listening sockets on one port (SO_REUSEPORT); port 0 picks a free one for all.
+    Raises OSError when the port is taken, also by another SO_REUSEPORT group (a second
+    `aftersale serve` on the same port must fail, not silently share the traffic)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sockets: list[socket.socket] = []
-    for _ in range(count):
+
+    def new_socket(reuse_port: bool) -> socket.socket:
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
         # without it each response waits ~40 ms (Nagle + delayed ACK) between header and body.
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if count > 1:
+        if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-        port = sock.getsockname()[1]
-        sock.listen(2048)
-        sock.set_inheritable(True)
-        sockets.append(sock)
+        return sock
+
+    if count > 1:  # probe without SO_REUSEPORT: fails if anyone holds the port; learns port 0's pick
+        with new_socket(reuse_port=False) as probe:
+            probe.bind((host, port))
+            port = probe.getsockname()[1]
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = new_socket(reuse_port=count > 1)
+            sockets.append(sock)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+            sock.listen(2048)
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
     return sockets
 
 
@@ -68,6 +86,7 @@ class Supervisor:
         self.workers: list[Any] = [None] * len(sockets)
         self.pending: list[int] = []
         self.stopping = False
+        self.retry_at: dict[int, float] = {}  # worker index → when to try starting it again
 
     def _start(self, index: int) -> None:
         process = _spawn.Process(target=_worker_main, args=(self.config_kwargs, self.sockets[index]),
@@ -95,18 +114,33 @@ class Supervisor:
                     self.stopping = True
             if self.stopping:
                 break
-            for index, process in enumerate(self.workers):
-                if process.is_alive():
-                    continue
-                process.join()
-                if process.exitcode == STARTUP_FAILURE:
-                    logger.error("worker %d failed to start (the rules no longer load?); stopping", index)
-                    self.stopping, exit_code = True, 1
-                    break
-                logger.warning("worker %d (pid %d) exited with %s; restarting", index, process.pid, process.exitcode)
-                self._start(index)
+            exit_code = self._keep_workers_alive()
         self._stop_all()
         return exit_code
+
+    def _keep_workers_alive(self) -> int:
+        now = time.monotonic()
+        for index, process in enumerate(self.workers):
+            if index in self.retry_at:
+                if now >= self.retry_at[index]:
+                    del self.retry_at[index]
+                    self._start(index)
+                continue
+            if process.is_alive():
+                continue
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                if not any(p.is_alive() for p in self.workers):
+                    logger.error("worker %d failed to start and no worker is serving; stopping", index)
+                    self.stopping = True
+                    return 1
+                # the others keep serving their last good policy; the rules on disk are broken now
+                logger.error("worker %d failed to start (do the rules load?); retrying in %.0f s", index, RETRY_SECONDS)
+                self.retry_at[index] = now + RETRY_SECONDS
+                continue
+            logger.warning("worker %d (pid %d) exited with %s; restarting", index, process.pid, process.exitcode)
+            self._start(index)
+        return 0
 
     def _forward_hup(self) -> None:
         pids = [p.pid for p in self.workers if p is not None and p.is_alive()]
