@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     port = sockets[0].getsockname()[1]
     print(f"aftersale serve: listening on http://{args.host}:{port} (workers {args.workers}, pid {os.getpid()}, "
           f"rules {rules_dir}, bundle {engine.bundle_hash[:12]})", file=sys.stderr, flush=True)
+    print(try_it(args.host, port), flush=True)
 
     common = dict(lifespan="on", log_level=args.log_level, access_log=False, timeout_graceful_shutdown=5)
     if args.workers == 1:
@@ -70,3 +71,17 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(settings.to_env())
     os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
     return Supervisor(dict(app="engine.service.app:app_from_environment", factory=True, **common), sockets).run()
+
+
+def try_it(host: str, port: int) -> str:
+    """A working request against the bundled example, to paste into another terminal."""
+    from engine.paths import REPO_ROOT
+
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    example = REPO_ROOT / "examples" / "requests" / "decide-merchant.json"
+    lines = ["", "Try it (in another terminal):"]
+    if example.is_file():
+        lines.append(f"  curl -s {base}/v1/decide -H 'content-type: application/json' -d @{example}")
+    lines += [f"  curl -s {base}/v1/versions", f"  curl -s {base}/openapi.json | head -c 300", ""]
+    return "\n".join(lines)
+
