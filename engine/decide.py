@@ -40,9 +40,16 @@ def decide(policy: Policy, compiled: Any, ticket: Mapping[str, Any], actor: str,
                 actions[name]["advice"].append(advice(rule))
             elif kind == "restrict" and name in restricts:
                 restricts[name].append(rule.effect)
+    # negotiate and modify_negotiation nearly always carry the same restricts: build their
+    # constraints once (rendering every reason's message is the costliest part of a decision).
+    # The two actions then share one constraints object; the decision is plain data to serialize.
+    built: dict[tuple[int, ...], dict[str, Any]] = {}
     for name in CONSTRAINED_ACTIONS:
         if name in actions:
-            actions[name]["constraints"] = constraints(policy, ticket, facts, restricts[name])
+            key = tuple(id(effect) for effect in restricts[name])
+            if key not in built:
+                built[key] = constraints(policy, ticket, facts, restricts[name])
+            actions[name]["constraints"] = built[key]
     return {
         "actor": actor,
         "at": iso(at),
