@@ -6,6 +6,7 @@ code, message}`, so a caller fixes all of them in one go.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Iterator
 
@@ -52,6 +53,16 @@ def pointer(parts) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+def leaf_problems(error: jsonschema.ValidationError) -> Iterator[dict]:
+    """Like `translate`, but for anyOf/oneOf errors yields the branches' problems (`context`),
+    which say what to fix, instead of "is not valid under any of the given schemas"."""
+    if error.context:
+        for sub in error.context:
+            yield from leaf_problems(sub)
+        return
+    yield from translate(error)
+
+
 def translate(error: jsonschema.ValidationError) -> Iterator[dict]:
     """One jsonschema error → problems a person can act on (one per missing / unknown key)."""
     where = list(error.absolute_path)
@@ -79,7 +90,7 @@ def translate(error: jsonschema.ValidationError) -> Iterator[dict]:
     elif kind in ("enum", "const"):
         known = error.validator_value if kind == "enum" else [error.validator_value]
         yield {"path": path, "code": "unknown_value",
-               "message": f"`{error.instance}` is not a known {field} (known: {', '.join(map(str, known))})"}
+               "message": f"`{_short(error.instance)}` is not a known {field} (known: {', '.join(map(str, known))})"}
     elif kind == "minimum":
         code = "negative_amount" if str(field).endswith("amount") else "below_minimum"
         yield {"path": path, "code": code,
@@ -87,18 +98,34 @@ def translate(error: jsonschema.ValidationError) -> Iterator[dict]:
     elif kind == "maximum":
         yield {"path": path, "code": "above_maximum",
                "message": f"`{field}` must be at most {error.validator_value}, not {error.instance}"}
-    elif kind == "pattern":  # only time fields carry a pattern in our schemas
+    elif kind == "pattern" and isinstance(error.instance, str) and _is_time_pattern(error.validator_value):
         code = time_problem(error.instance)
         code = code if isinstance(code, str) else "bad_time"
         yield {"path": path, "code": code,
                "message": TIME_MESSAGES[code].format(field=f"`{field}`", text=error.instance)}
-    elif kind == "minLength":
+    elif kind == "pattern":
+        yield {"path": path, "code": "bad_format",
+               "message": f"`{field}` is not in the expected form: {_short(error.instance)}"}
+    elif kind in ("maxItems", "maxProperties"):
+        yield {"path": path, "code": "too_many",
+               "message": f"`{field}` holds more than {error.validator_value} entries"}
+    elif kind in ("minItems", "minLength"):
         yield {"path": path, "code": "empty", "message": f"`{field}` must not be empty"}
     elif kind == "maxLength":
         yield {"path": path, "code": "too_long",
                "message": f"`{field}` must be at most {error.validator_value} characters"}
     else:
         yield {"path": path, "code": "invalid", "message": error.message}
+
+
+def _is_time_pattern(pattern: str) -> bool:
+    # Our schemas spell an aware ISO 8601 date-time as one regex (see ticket.schema.json $defs).
+    return "[T ]" in pattern and "[+-]" in pattern
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def json_type(value: Any) -> str:

@@ -277,9 +277,16 @@ def test_schema_problems_are_all_reported_with_pointers(api):
     error = error_of(post(api, "/v1/decide", {"ticket": ticket, "actor": "robot", "at": "tomorrow", "extra": 1}), 422)
     assert error["code"] == "invalid_request"
     assert {(p["path"], p["code"]) for p in error["problems"]} == {
-        ("/actor", "unknown_value"), ("/at", "bad_format"), ("/extra", "unknown_field"),
+        ("/actor", "unknown_value"), ("/at", "bad_time"), ("/extra", "unknown_field"),
         ("/ticket/order/paid_amount", "wrong_type"), ("/ticket/status", "missing_field")}
     assert error_of(post(api, "/v1/decide", [1, 2]), 422)["problems"][0]["path"] == ""
+
+
+def test_a_naive_time_gets_the_same_code_over_http_as_in_the_library(api):
+    ticket = copy.deepcopy(TICKET)
+    ticket["created_at"] = "2024-06-01T10:00:00"
+    error = error_of(post(api, "/v1/decide", {"ticket": ticket, "actor": "merchant"}), 422)
+    assert [(p["path"], p["code"]) for p in error["problems"]] == [("/ticket/created_at", "naive_time")]
 
 
 def test_engine_input_errors_are_rerooted_in_the_body(api):

@@ -16,6 +16,7 @@ import fastjsonschema
 import jsonschema
 from referencing import Registry, Resource
 
+from engine.jsoncheck import leaf_problems
 from engine.service.errors import ApiError
 
 # Every schema file declares `$id` under this base; references between files are relative to it,
@@ -94,73 +95,7 @@ class RequestValidator:
 
     def problems(self, name: str, body: Any) -> Iterator[dict]:
         for error in self._full[name].iter_errors(body):
-            yield from _leaf_problems(error)
-
-
-def _leaf_problems(error: jsonschema.ValidationError) -> Iterator[dict]:
-    # anyOf/oneOf: the useful problems are in the branches (`context`); show those.
-    if error.context:
-        for sub in error.context:
-            yield from _leaf_problems(sub)
-        return
-    yield from _translate(error)
-
-
-def _translate(error: jsonschema.ValidationError) -> Iterator[dict]:
-    where = list(error.absolute_path)
-    kind = error.validator
-    field = where[-1] if where else "body"
-    if kind == "required":
-        for name in error.validator_value:
-            if isinstance(error.instance, dict) and name not in error.instance:
-                yield {"path": pointer(where + [name]), "code": "missing_field", "message": f"`{name}` is required"}
-        return
-    if kind == "additionalProperties":
-        known = list(error.schema.get("properties", {}))
-        for name in error.instance:
-            if name not in known:
-                yield {"path": pointer(where + [name]), "code": "unknown_field",
-                       "message": f"unknown field `{name}` (known: {', '.join(known)})"}
-        return
-    path = pointer(where)
-    if kind == "type":
-        expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        yield {"path": path, "code": "wrong_type", "message": f"`{field}` must be {expected}, not {_json_type(error.instance)}"}
-    elif kind == "enum":
-        known = ", ".join(map(str, error.validator_value))
-        yield {"path": path, "code": "unknown_value", "message": f"`{_short(error.instance)}` is not a known {field} (known: {known})"}
-    elif kind == "pattern":
-        yield {"path": path, "code": "bad_format", "message": f"`{field}` is not in the expected form: {_short(error.instance)}"}
-    elif kind in ("maxItems", "maxProperties"):
-        yield {"path": path, "code": "too_many", "message": f"`{field}` holds more than {error.validator_value} entries"}
-    elif kind in ("minItems", "minLength"):
-        yield {"path": path, "code": "empty", "message": f"`{field}` must not be empty"}
-    elif kind == "maxLength":
-        yield {"path": path, "code": "too_long", "message": f"`{field}` must be at most {error.validator_value} characters"}
-    elif kind == "minimum":
-        yield {"path": path, "code": "below_minimum", "message": f"`{field}` must be at least {error.validator_value}, not {error.instance}"}
-    elif kind == "maximum":
-        yield {"path": path, "code": "above_maximum", "message": f"`{field}` must be at most {error.validator_value}, not {error.instance}"}
-    else:
-        yield {"path": path, "code": "invalid", "message": error.message}
-
-
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+            yield from leaf_problems(error)
 
 
 async def read_json(request, limit: int) -> Any:
