@@ -45,8 +45,11 @@ class JsonChecker:
             return []
         except fastjsonschema.JsonSchemaException:
             pass
-        found = [p for error in self._full.iter_errors(obj) for p in translate(error)]
-        return sorted(found, key=lambda p: p["path"])
+        # One problem can be reached through several schema branches (a `required` repeated in an
+        # allOf): report it once.
+        unique = {(p["path"], p["code"], p["message"]): p
+                  for error in self._full.iter_errors(obj) for p in leaf_problems(error)}
+        return sorted(unique.values(), key=lambda p: p["path"])
 
 
 def pointer(parts) -> str:
