@@ -5,9 +5,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("engine.bundle")  # the CLI loads the bundle through engine.api.Engine
-
-from engine.cli.main import main  # noqa: E402
+from engine.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "tickets"
@@ -143,3 +141,23 @@ def test_wechat_input_is_mapped_before_deciding(capsys, tmp_path):
     path.write_text(json.dumps({"context": {}}), encoding="utf-8")
     code, _, err = run(capsys, "decide", "--input", "wechat", "--ticket", str(path), "--actor", "buyer")
     assert code == 1 and "/order" in err
+
+
+def test_wechat_input_answers_in_the_platforms_terms_too(capsys):
+    """--input wechat: the platform's order + context in, the platform's errcodes out beside ours."""
+    wechat = ROOT / "examples" / "wechat"
+    at = "2025-10-24T01:18:30+08:00"
+    code, decision, _ = run(capsys, "decide", "--input", "wechat", "--actor", "merchant", "--at", at,
+                            "--ticket", str(wechat / "order-merchant-processing.json"))
+    assert code == 0
+    assert decision["actions"]["reject"]["platform"] == {
+        "endpoint": "rejectapply", "errcode": 10021068,
+        "errmsg": decision["actions"]["reject"]["platform"]["errmsg"]}
+    assert decision["actions"]["agree"]["platform"]["errcode"] == 0
+    code, result, _ = run(capsys, "check", "--input", "wechat", "--at", at,
+                          "--ticket", str(wechat / "order-merchant-processing.json"),
+                          "--payload", str(wechat / "update-amount-no-images.json"))
+    assert code == 1
+    assert [v["code"] for v in result["violations"]] == ["EVIDENCE_REQUIRED"]
+    assert result["platform"]["endpoint"] == "merchantupdateaftersale"
+

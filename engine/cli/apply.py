@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.output import emit_json
-from engine.cli.ticket_input import add_common_arguments, load_engine, load_ticket, parse_at
+from engine.cli.ticket_input import add_common_arguments, load_engine, load_ticket, parse_at, present
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,5 +22,5 @@ def run(args: argparse.Namespace) -> int:
     engine = load_engine(args)
     ticket = load_ticket(args, engine)
     result = engine.apply(ticket, args.answer, at=at, version=args.policy_version)
-    emit_json(result)
+    emit_json(present(args, result))
     return 0 if result["allowed"] else 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.output import emit_json, read_json_arg
-from engine.cli.ticket_input import add_common_arguments, load_engine, load_ticket, parse_at
+from engine.cli.ticket_input import add_common_arguments, load_engine, load_ticket, parse_at, present
 from engine.errors import InputError
 
 
@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
         version = args.policy_version or engine.version_at(at)
         action, payload = proposal_from_platform(payload, ticket, engine.policy(version))
     result = engine.check(ticket, action, payload, at=at, version=args.policy_version)
-    emit_json(result)
+    emit_json(present(args, result))
     return 0 if result["valid"] else 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.output import emit_json
-from engine.cli.ticket_input import add_common_arguments, load_engine, load_ticket, parse_at
+from engine.cli.ticket_input import add_common_arguments, load_engine, load_ticket, parse_at, present
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,5 +21,5 @@ def run(args: argparse.Namespace) -> int:
     at = parse_at(args)
     engine = load_engine(args)
     ticket = load_ticket(args, engine)
-    emit_json(engine.decide(ticket, args.actor, at=at, version=args.policy_version))
+    emit_json(present(args, engine.decide(ticket, args.actor, at=at, version=args.policy_version)))
     return 0

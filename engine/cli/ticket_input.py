@@ -45,11 +45,15 @@ def load_ticket(args: argparse.Namespace, engine) -> dict:
     data = read_json_arg(args.ticket, "ticket")
     if args.input == "ticket":
         return data
-    if not isinstance(data, dict) or "order" not in data:
-        raise InputError([{"path": "/order", "code": "missing_field",
-                           "message": "with --input wechat the ticket file holds {\"order\": ..., \"context\": ...}"}],
-                         "invalid platform input")
-    from engine.wechat import ticket_from_platform
+    from engine.wechat.cli_input import platform_ticket_from_document
 
-    return ticket_from_platform(data["order"], data.get("context") or {}, policy=engine,
-                                base="/order", context_base="/context")
+    return platform_ticket_from_document(data, policy=engine)
+
+
+def present(args: argparse.Namespace, result: dict) -> dict:
+    """Asked in the platform's terms, answer in them too: add its errcodes beside ours."""
+    if args.input != "wechat":
+        return result
+    from engine.wechat import platform_view
+
+    return platform_view(result)
