@@ -23,7 +23,7 @@ from engine.compile import CompiledPolicy, compile_policy
 from engine.errors import NoVersionError, TicketError, UnknownActionError, UnknownVersionError
 from engine.model import Policy
 from engine.paths import default_rules_dir
-from engine.ticket import validate_ticket
+from engine.ticket import reference_problems, validate_ticket
 from engine.timeutil import iso, now as wall_clock, parse_aware
 
 ACTORS = ("merchant", "buyer")
@@ -130,7 +130,9 @@ class Engine:
         chosen = version if version is not None else self.version_at(when)
         policy = self.policy(chosen)
         clean = validate_ticket(ticket)
-        _check_policy_references(policy, clean)
+        problems = reference_problems(policy, clean)
+        if problems:
+            raise TicketError(problems)
         return when, policy, self._compiled[chosen], clean
 
     @staticmethod
@@ -146,28 +148,3 @@ class Engine:
             return parse_aware(at)
         except ValueError as exc:
             raise TicketError([{"path": "/at", "code": "invalid_time", "message": f"`at`: {exc}"}]) from None
-
-
-def _check_policy_references(policy: Policy, ticket: dict) -> None:
-    """The ticket names a scenario and a category: they must exist in the version deciding it."""
-    problems = []
-    scenario = ticket.get("scenario")
-    if scenario not in policy.scenarios:
-        problems.append({"path": "/scenario", "code": "unknown_scenario",
-                         "message": f"scenario `{scenario}` is not in policy {policy.version} "
-                                    f"(known: {', '.join(policy.scenarios)})"})
-    category = (ticket.get("order") or {}).get("category")
-    if category not in policy.categories:
-        problems.append({"path": "/order/category", "code": "unknown_category",
-                         "message": f"category `{category}` is not in policy {policy.version} "
-                                    f"(known: {', '.join(policy.categories)})"})
-    pending = (ticket.get("negotiation") or {}).get("pending")
-    if pending:
-        if policy.negotiation_type(pending.get("type", "")) is None:
-            problems.append({"path": "/negotiation/pending/type", "code": "unknown_negotiation_type",
-                             "message": f"negotiation type `{pending.get('type')}` is not in policy {policy.version}"})
-        if pending.get("reason") is not None and pending["reason"] not in policy.reasons:
-            problems.append({"path": "/negotiation/pending/reason", "code": "unknown_reason",
-                             "message": f"reason `{pending['reason']}` is not in policy {policy.version}"})
-    if problems:
-        raise TicketError(problems)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from engine.errors import TicketError
+from engine.ticket import reference_problems
 from engine.model import Policy
 
 NO_PENDING = {"pending_type": "", "pending_refund_type": "", "pending_stage": "", "pending_edits": 0}
@@ -34,8 +35,8 @@ def build_facts(policy: Policy, ticket: Mapping[str, Any], actor: str, at: datet
     request = ticket["request"]
     scenario = policy.scenarios.get(ticket["scenario"])
     category = policy.categories.get(order["category"])
-    if scenario is None or category is None:
-        _unknown_reference(policy, ticket, scenario is None, category is None)
+    if scenario is None or category is None:  # a caller that skipped Engine's reference check
+        raise TicketError(reference_problems(policy, dict(ticket)))
 
     negotiation = ticket.get("negotiation") or {}
     pending = negotiation.get("pending")
@@ -104,16 +105,3 @@ def build_facts(policy: Policy, ticket: Mapping[str, Any], actor: str, at: datet
     if extra:
         facts.update(extra)
     return facts
-
-
-def _unknown_reference(policy: Policy, ticket: Mapping[str, Any], scenario: bool, category: bool) -> None:
-    problems = []
-    if scenario:
-        problems.append({"path": "/scenario", "code": "unknown_scenario",
-                         "message": f"scenario `{ticket['scenario']}` is not in policy {policy.version} "
-                                    f"(known: {', '.join(policy.scenarios)})"})
-    if category:
-        problems.append({"path": "/order/category", "code": "unknown_category",
-                         "message": f"category `{ticket['order']['category']}` is not in policy {policy.version} "
-                                    f"(known: {', '.join(policy.categories)})"})
-    raise TicketError(problems)

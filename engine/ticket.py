@@ -111,3 +111,30 @@ def _cross_field_problems(ticket: dict) -> Iterator[dict]:
     elif negotiation.get("last_outcome") == "pending":
         yield {"path": "/negotiation/last_outcome", "code": "outcome_mismatch",
                "message": "last_outcome is `pending` but there is no pending proposal"}
+
+
+def reference_problems(policy: Any, ticket: dict) -> list[dict]:
+    """What the ticket names that the deciding policy version does not know: its scenario, its
+    category, and the pending proposal's type and reason. (Versions differ: a scenario added on
+    2024-03-11 is unknown to a question asked about an earlier time.)"""
+    problems = []
+    scenario = ticket.get("scenario")
+    if scenario not in policy.scenarios:
+        problems.append({"path": "/scenario", "code": "unknown_scenario",
+                         "message": f"scenario `{scenario}` is not in policy {policy.version} "
+                                    f"(known: {', '.join(policy.scenarios)})"})
+    category = (ticket.get("order") or {}).get("category")
+    if category not in policy.categories:
+        problems.append({"path": "/order/category", "code": "unknown_category",
+                         "message": f"category `{category}` is not in policy {policy.version} "
+                                    f"(known: {', '.join(policy.categories)})"})
+    pending = (ticket.get("negotiation") or {}).get("pending")
+    if pending:
+        if policy.negotiation_type(pending.get("type", "")) is None:
+            problems.append({"path": "/negotiation/pending/type", "code": "unknown_negotiation_type",
+                             "message": f"negotiation type `{pending.get('type')}` is not in policy {policy.version}"})
+        if pending.get("reason") is not None and pending["reason"] not in policy.reasons:
+            problems.append({"path": "/negotiation/pending/reason", "code": "unknown_reason",
+                             "message": f"reason `{pending['reason']}` is not in policy {policy.version}"})
+    return problems
+

@@ -15,6 +15,7 @@ from engine.vocabulary import BUYER_ACTIONS, MERCHANT_ACTIONS
 ACTIONS_OF = {"merchant": MERCHANT_ACTIONS, "buyer": BUYER_ACTIONS}
 ACTOR_OF = {action: actor for actor, actions in ACTIONS_OF.items() for action in actions}
 
+
 def fire(compiled: Any, stage: str, facts: Mapping[str, Any]) -> list[Any]:
     """The compiled rules of `stage` that fired on durable_rules, once each, in policy order."""
     rules = compiled.rules
