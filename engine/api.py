@@ -54,10 +54,16 @@ class Engine:
         self.bundle_hash: str = bundle.content_hash
         self._policies: dict[str, Policy] = {}
         self._compiled: dict[str, CompiledPolicy] = {}
-        for document in bundle.documents:
-            policy = Policy.from_document(document.data)
-            self._policies[policy.version] = policy
-            self._compiled[policy.version] = compile_policy(document.data)
+        try:
+            for document in bundle.documents:
+                policy = Policy.from_document(document.data)
+                self._policies[policy.version] = policy
+                # open() creates the durable rulesets now: a version durable_rules refuses fails
+                # the build (so a reload is refused before the swap), never a live request.
+                self._compiled[policy.version] = compile_policy(document.data).open()
+        except BaseException:
+            self.close()  # the versions opened so far: a failed build holds no engine state
+            raise
         ordered = sorted(self._policies.values(), key=lambda p: p.effective_from)
         self._order = [p.version for p in ordered]
         self._starts = [p.effective_from.timestamp() for p in ordered]

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from decide_support import at, latest, receiving, ticket, variant, with_pending
 from engine.decide import decide
@@ -212,3 +213,28 @@ def test_templates_render_placeholders_for_this_ticket():
     assert "商品质量问题" in photos["message"] and "{" not in photos["message"]
     amount = next(r for r in types["modify_request"]["reasons"] if r["id"] == "amount_only")
     assert "123.45元" in amount["message"]
+
+
+def test_a_bundle_durable_refuses_builds_no_engine_and_leaks_no_ruleset(monkeypatch):
+    """Engine opens every version's rulesets at build: a failure on a later version closes the
+    earlier ones (the service relies on a failed build holding nothing before it keeps the old)."""
+    from engine import api
+    from engine.bundle import load_directory
+    from engine.runtime import RulesetRunner, RuntimeFault
+
+    bundle = load_directory(api.default_rules_dir())
+    real_open = api.CompiledPolicy.open
+    calls = []
+
+    def failing_open(self):
+        calls.append(self.version)
+        if len(calls) == 3:
+            raise RuntimeFault("durable_rules rejected the ruleset (simulated)")
+        return real_open(self)
+
+    before = set(RulesetRunner._names_in_use)
+    monkeypatch.setattr(api.CompiledPolicy, "open", failing_open)
+    with pytest.raises(RuntimeFault):
+        api.Engine(bundle)
+    assert len(calls) == 3
+    assert set(RulesetRunner._names_in_use) == before
