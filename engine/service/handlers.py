@@ -7,19 +7,19 @@ without an `await` in between: decisions take ~100 µs, less than a hop to the t
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.errors import EngineError
+from engine.errors import EngineError, InputError, TicketError
 from engine.service.decision_log import new_decision_id
 from engine.service.errors import ApiError, from_engine_error, internal_error
 from engine.service.responses import json_response
 from engine.service.state import ServiceState
 from engine.service.validation import read_json
+from engine.wechat import platform_view, proposal_from_platform, ticket_from_platform
 
 
 def endpoint(handler: Callable) -> Callable:
@@ -136,18 +136,8 @@ async def decide_batch(request: Request, state: ServiceState) -> Response:
 
 # -- platform payloads ------------------------------------------------------------------------------
 
-def _wechat():
-    """engine.wechat's two mapping functions, or a 501 while that module is not there yet."""
-    try:
-        module = importlib.import_module("engine.wechat")
-        return module.ticket_from_platform, module.proposal_from_platform, getattr(module, "platform_view", None)
-    except (ImportError, AttributeError) as exc:
-        raise ApiError(501, "not_implemented", f"platform payload mapping is not available: {exc}") from None
-
-
 @endpoint
 async def wechat_decide(request: Request, state: ServiceState) -> Response:
-    ticket_from_platform, _, platform_view = _wechat()
     body = await _body(request, state, "wechat-decide")
 
     def call(engine):
@@ -155,7 +145,7 @@ async def wechat_decide(request: Request, state: ServiceState) -> Response:
                                                         base="/order", context_base="/context"))
         result = _from_platform_ticket(lambda: engine.decide(ticket, body["actor"], at=body.get("at"),
                                                              version=body.get("version")))
-        return platform_view(result) if platform_view else result
+        return platform_view(result)
 
     result, decision_id = await _compute(state, "decide", body, call, actor=body["actor"])
     return _answer(result, decision_id)
@@ -163,7 +153,6 @@ async def wechat_decide(request: Request, state: ServiceState) -> Response:
 
 @endpoint
 async def wechat_check(request: Request, state: ServiceState) -> Response:
-    ticket_from_platform, proposal_from_platform, platform_view = _wechat()
     body = await _body(request, state, "wechat-check")
 
     def call(engine):
@@ -173,7 +162,7 @@ async def wechat_check(request: Request, state: ServiceState) -> Response:
         action, payload = _platform(lambda: proposal_from_platform(body["body"], ticket, engine.policy(version),
                                                                    base="/body"))
         result = _from_platform_ticket(lambda: engine.check(ticket, action, payload, at=body.get("at"), version=version))
-        return platform_view(result) if platform_view else result
+        return platform_view(result)
 
     result, decision_id = await _compute(state, "check", body, call, actor="merchant")
     return _answer(result, decision_id)
@@ -182,7 +171,6 @@ async def wechat_check(request: Request, state: ServiceState) -> Response:
 def _platform(call: Callable[[], Any]) -> Any:
     """engine.wechat reports problems with pointers into the body already (`/order/...`,
     `/context/...`, `/body/...`, as it was told by `base`); keep them as they are."""
-    from engine.errors import InputError
     try:
         return call()
     except InputError as exc:
@@ -195,7 +183,6 @@ _PLATFORM_SOURCES = {"/scenario": "/context/scenario", "/order/category": "/cont
 
 
 def _from_platform_ticket(call: Callable[[], dict]) -> dict:
-    from engine.errors import TicketError
     try:
         return call()
     except TicketError as exc:

@@ -17,8 +17,8 @@ ROUTES: list[tuple[str, str, str, str | None, str | None, tuple[int, ...]]] = [
     ("post", "/v1/decide/batch", "several decide questions, one policy bundle", "requests.decide-batch", None, (400, 413, 422)),
     ("post", "/v1/check", "is this concrete action (with its payload) valid now", "requests.check", "check", (400, 404, 413, 422)),
     ("post", "/v1/apply", "what happens when the buyer answers (or times out)", "requests.apply", "apply", (400, 404, 413, 422)),
-    ("post", "/v1/wechat/decide", "decide from the platform's after_sale_order", "requests.wechat-decide", "decision", (400, 404, 413, 422, 501)),
-    ("post", "/v1/wechat/check", "check a merchantupdateaftersale body", "requests.wechat-check", "check", (400, 404, 413, 422, 501)),
+    ("post", "/v1/wechat/decide", "decide from the platform's after_sale_order", "requests.wechat-decide", "decision", (400, 404, 413, 422)),
+    ("post", "/v1/wechat/check", "check a merchantupdateaftersale body", "requests.wechat-check", "check", (400, 404, 413, 422)),
     ("get", "/v1/versions", "versions with effective windows, the one in force, the bundle hash", None, None, (422,)),
     ("get", "/v1/versions/{version}", "one version's policy document as JSON", None, "policy", (404,)),
     ("get", "/v1/diff", "semantic diff of two versions (?from=A&to=B)", None, None, (404, 422)),
@@ -30,7 +30,7 @@ ROUTES: list[tuple[str, str, str, str | None, str | None, tuple[int, ...]]] = [
 
 STATUS_TEXT = {400: "malformed JSON", 401: "missing or wrong admin token", 404: "unknown version or route",
                413: "body over the size limit", 422: "the body, ticket or payload is invalid (every problem, located)",
-               501: "not available in this build", 503: "not ready"}
+               503: "not ready"}
 
 
 def _component_name(store: SchemaStore, uri: str) -> str:
