@@ -139,7 +139,24 @@ class Engine:
         problems = reference_problems(policy, clean)
         if problems:
             raise TicketError(problems)
+        if version is None:  # a pinned version answers entirely as that version says, window included
+            clean = self._with_response_deadline(clean, policy)
         return when, policy, self._compiled[chosen], clean
+
+    def _with_response_deadline(self, ticket: dict, deciding: Policy) -> dict:
+        """A pending proposal keeps the buyer window of the version in force when it was made
+        (24 h before 2024-03-11, 48 h after, 二-2.1-(2)), whichever version is in force when the
+        question is asked. Returns a copy with `respond_by` set; the caller's ticket is untouched."""
+        pending = (ticket.get("negotiation") or {}).get("pending")
+        if not pending or pending.get("respond_by"):
+            return ticket
+        proposed_at = parse_aware(pending["proposed_at"])
+        try:
+            window = self.policy(self.version_at(proposed_at)).timeouts.buyer_response_hours
+        except NoVersionError:  # proposed before the first version: the deciding one is all we have
+            window = deciding.timeouts.buyer_response_hours
+        respond_by = iso(int(proposed_at.timestamp()) + window * 3600)
+        return {**ticket, "negotiation": {**ticket["negotiation"], "pending": {**pending, "respond_by": respond_by}}}
 
     @staticmethod
     def _resolve_at(at: datetime | str | None) -> datetime:

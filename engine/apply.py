@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from engine.deadlines import deadlines
 from engine.errors import EngineError, UnknownActionError
-from engine.facts import build_facts, epoch
+from engine.facts import build_facts, response_deadline
 from engine.model import Policy
 from engine.timeutil import iso
 from engine.verdicts import (actions_of, denial, denial_as_violation, fire, param_value, policy_json,
@@ -90,7 +90,7 @@ def _timeout_violations(policy: Policy, facts: Mapping[str, Any], pending: Mappi
                  "rule": None, "section": section}]
     if facts["pending_expired"]:
         return []
-    deadline = epoch(pending["proposed_at"]) + policy.timeouts.buyer_response_hours * 3600
+    deadline = response_deadline(policy, pending)
     return [{"code": "NOT_TIMED_OUT", "field": None, "message": "买家处理时效尚未届满",
              "rule": None, "section": section, "unlock": {"kind": "time", "available_at": iso(deadline)}}]
 

@@ -28,6 +28,17 @@ def epoch(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp())
 
 
+def response_deadline(policy: Policy, pending: Mapping[str, Any]) -> int:
+    """When the buyer's window on a proposal closes (epoch seconds). The window is the one in
+    force when the proposal was made: the platform fixes the deadline then (`respond_by`, which
+    `Engine` fills in from the version in force at `proposed_at`); a caller that gives neither
+    gets the deciding version's window."""
+    respond_by = pending.get("respond_by")
+    if respond_by:
+        return epoch(respond_by)
+    return epoch(pending["proposed_at"]) + policy.timeouts.buyer_response_hours * 3600
+
+
 def build_facts(policy: Policy, ticket: Mapping[str, Any], actor: str, at: datetime,
                 stage: str = "gate", extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     now = int(at.timestamp())
@@ -66,7 +77,7 @@ def build_facts(policy: Policy, ticket: Mapping[str, Any], actor: str, at: datet
 
     expired = False
     if pending:
-        deadline = epoch(pending["proposed_at"]) + policy.timeouts.buyer_response_hours * 3600
+        deadline = response_deadline(policy, pending)
         expired = deadline <= now
         if expired:
             # The buyer did not answer in time: the platform already handed the ticket back, to
