@@ -23,7 +23,7 @@ from engine.compile import CompiledPolicy, compile_policy
 from engine.errors import NoVersionError, TicketError, UnknownActionError, UnknownVersionError
 from engine.model import Policy
 from engine.paths import default_rules_dir
-from engine.ticket import reference_problems, validate_ticket
+from engine.ticket import parse_time, reference_problems, validate_ticket
 from engine.timeutil import iso, now as wall_clock, parse_aware
 
 ACTORS = ("merchant", "buyer")
@@ -167,7 +167,4 @@ class Engine:
                 raise TicketError([{"path": "/at", "code": "naive_time",
                                     "message": "`at` has no UTC offset"}])
             return at
-        try:
-            return parse_aware(at)
-        except ValueError as exc:
-            raise TicketError([{"path": "/at", "code": "invalid_time", "message": f"`at`: {exc}"}]) from None
+        return parse_time(at, "/at")  # the ticket's time rules: same codes as over HTTP

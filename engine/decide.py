@@ -66,7 +66,8 @@ def decide(policy: Policy, compiled: Any, ticket: Mapping[str, Any], actor: str,
 def constraints(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[str, Any],
                 restricts: list[Mapping[str, Any]]) -> dict[str, Any]:
     """What a proposal may contain. Every type is listed (the merchant picks one); reasons are
-    those the scenario offers for that type and this ticket type."""
+    those the scenario offers for that type and this ticket type, less those whose own refund type
+    is not among `refund_types`."""
     refund_types = [kind for kind in REFUND_TYPES
                     if all(kind in r["refund_types"] for r in restricts if "refund_types" in r)]
     field_sets = [set(r["changeable_fields"]) for r in restricts if "changeable_fields" in r]
@@ -85,6 +86,10 @@ def constraints(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[str, A
             reason = policy.reasons.get(reason_id)
             if (reason is None or reason.negotiation_type != negotiation_type.id
                     or facts["ticket_type"] not in reason.ticket_types):
+                continue
+            if reason.refund_type is not None and reason.refund_type not in refund_types:
+                # the reason's text names a type this ticket cannot take (修改为退货退款 for fresh
+                # food, a type change at the receiving stage): offering it invites a contradiction
                 continue
             reasons.append({
                 "id": reason.id,

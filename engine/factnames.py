@@ -69,6 +69,7 @@ FACTS: dict[str, FactSpec] = _specs(
     FactSpec("p_reason_type", STR, stage="payload"),
     FactSpec("p_reason_offered", BOOL, stage="payload"),
     FactSpec("p_reason_evidence_required", BOOL, stage="payload"),
+    FactSpec("p_reason_refund_type", STR, v.REFUND_TYPES + ("",), stage="payload"),
     FactSpec("p_refund_amount", INT, stage="payload"),
     FactSpec("p_evidence_count", INT, stage="payload"),
     FactSpec("p_message_length", INT, stage="payload"),

@@ -7,6 +7,7 @@ code, message}`, so a caller fixes all of them in one go.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any, Iterator
 
@@ -19,6 +20,15 @@ TIME_MESSAGES = {
 }
 
 
+# The one spelling of a time the contract accepts: the `time` pattern of ticket.schema.json,
+# requests/common.schema.json and policytest.schema.json (tests/test_ticket.py keeps them equal).
+# Python's fromisoformat alone is laxer (`+08` offsets, basic format, 7-digit fractions), which
+# would let the library accept times the HTTP service refuses.
+TIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+                r"(Z|z|[+-][0-9]{2}:?[0-9]{2})$")
+_TIME = re.compile(TIME_PATTERN)
+
+
 def time_problem(text: Any) -> datetime | str:
     """The aware datetime `text` denotes, or the problem code (`naive_time` / `bad_time`)."""
     if not isinstance(text, str):
@@ -29,6 +39,8 @@ def time_problem(text: Any) -> datetime | str:
         return "bad_time"
     if value.tzinfo is None or value.utcoffset() is None:
         return "naive_time"
+    if not _TIME.match(text):
+        return "bad_time"
     return value
 
 

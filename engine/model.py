@@ -36,6 +36,8 @@ class Reason:
     evidence_required: bool
     template: str | None
     section: str
+    # the refund type a proposal with this reason carries (its text implies it); None: either
+    refund_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ class Policy:
                     ticket_types=tuple(r.get("ticket_types") or REFUND_TYPES),
                     evidence_required=bool(r.get("evidence_required", False)),
                     template=r.get("template"), section=r["section"],
+                    refund_type=r.get("refund_type"),
                 )
                 for r in doc["reasons"]
             ),

@@ -78,6 +78,8 @@ def _proposal_facts(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[st
         "p_reason_offered": offered,
         "p_reason_evidence_required": bool(reason and reason.evidence_required
                                            and policy.feature_enabled("merchant_evidence")),
+        # the refund type the reason's text implies ("" when none, or no such reason)
+        "p_reason_refund_type": (reason.refund_type or "") if reason else "",
         "p_refund_type": refund_type,
         "p_refund_amount": refund_amount,
         "p_evidence_count": int(payload.get("evidence_count", 0)),

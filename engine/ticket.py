@@ -20,6 +20,7 @@ from engine.paths import schema_path
 TIME_FIELDS = (
     ("created_at",),
     ("negotiation", "pending", "proposed_at"),
+    ("negotiation", "pending", "respond_by"),
     ("return_logistics", "uploaded_at"),
     ("return_logistics", "signed_at"),
     ("return_logistics", "receipt_deadline"),

@@ -8,7 +8,7 @@ import pytest
 from decide_support import at, latest, receiving, ticket, variant, with_pending
 from engine.check import check
 from engine.errors import PayloadError, UnknownActionError
-from engine.payload import lua_pattern, match_carrier
+from engine.payload import lua_pattern, match_carrier, payload_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_SCHEMA = jsonschema.Draft202012Validator(
@@ -72,6 +72,28 @@ def test_refund_type_change_at_the_receiving_stage():
     amount_only = proposal(reason="return_plan_agreed", refund_type="return_refund", refund_amount=10000)
     assert run(receiving(), "negotiate", amount_only, when=at("2024-06-05T10:00:00+08:00"))["valid"] is True
 
+
+
+def test_refund_type_contradicting_the_reason():
+    t = ticket(scenario="quality_issue")
+    result = run(t, "negotiate", proposal(reason="switch_to_return", refund_type="refund_only", evidence_count=0))
+    assert found(result) == {("REASON_REFUND_TYPE_MISMATCH", "refund_type")}
+    assert result["violations"][0]["rule"] == "payload.reason_refund_type_mismatch"
+    assert result["violations"][0]["section"] == "三-3.1.2 注意事项c"
+    # a reason naming no refund type (new_plan_agreed) carries either
+    either = proposal(reason="new_plan_agreed", refund_type="return_refund")
+    assert run(t, "negotiate", either)["valid"] is True
+
+
+def test_reason_refund_type_fact():
+    policy, _ = latest()
+    facts = {"ticket_type": "refund_only", "requested_amount": 40000, "quantity": 1}
+    t = ticket(scenario="quality_issue")
+
+    def named_type(reason):
+        return payload_facts(policy, t, facts, "negotiate", proposal(reason=reason))["p_reason_refund_type"]
+    assert tuple(map(named_type, ("switch_to_return", "amount_only", "new_plan_agreed", "no_such_reason"))) == (
+        "return_refund", "refund_only", "", "")
 
 def test_missing_evidence_where_the_reason_requires_it():
     assert found(run(ticket(), "negotiate", proposal(evidence_count=0))) == {("EVIDENCE_REQUIRED", "evidence_count")}

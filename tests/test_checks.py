@@ -442,6 +442,47 @@ def test_illustrative_names_must_be_keys_of_the_item(tmp_path):
     assert (d.line, d.column) == where(text, "templat]")
 
 
+
+def test_refund_type_only_on_modify_request_reasons(tmp_path):
+    text, found = broken(tmp_path, ("    ticket_types: [refund_only]\n    section: 三-3.1.2 注意事项c",
+                                    "    ticket_types: [refund_only]\n    refund_type: refund_only\n    section: 三-3.1.2 注意事项c"))
+    d = only(found)
+    assert (d.code, d.path, d.message) == (
+        "refund_type_misplaced", "/reasons/1/refund_type",
+        "a `request_evidence` reason carries no refund type (its proposals keep the ticket's)")
+    assert (d.line, d.column) == where(text, "refund_type: refund_only")
+
+
+def test_refund_type_must_be_reachable_from_the_reason_ticket_types(tmp_path):
+    # amount_only applies to both ticket types; with the refund type not changeable, a refund-only
+    # ticket cannot carry return_refund
+    text, found = broken(tmp_path,
+                         ("    changeable_fields: [refund_type, refund_amount]", "    changeable_fields: [refund_amount]"),
+                         ("    platform_code: 10\n", "    platform_code: 10\n    refund_type: return_refund\n"))
+    d = only(found)
+    assert (d.code, d.path) == ("refund_type_unreachable", "/reasons/0/refund_type")
+    assert d.message.startswith("a `refund_only` ticket cannot be proposed as `return_refund`")
+    assert (d.line, d.column) == where(text, "refund_type: return_refund", len("refund_type: "))
+
+
+def test_refund_type_no_category_allows(tmp_path):
+    _, found = broken(tmp_path,
+                      ("    refund_types: [refund_only, return_refund]", "    refund_types: [refund_only]"),
+                      ("    platform_code: 10\n", "    platform_code: 10\n    refund_type: return_refund\n"))
+    d = only(found)
+    assert (d.code, d.path, d.message) == ("refund_type_unreachable", "/reasons/0/refund_type",
+                                           "no category allows `return_refund`: the reason would never be offered")
+
+
+def test_a_reachable_refund_type_loads(tmp_path):
+    path = tmp_path / "2024-03-22.yaml"
+    path.write_text(VALID.read_text("utf-8").replace(
+        "    platform_code: 10\n", "    platform_code: 10\n    refund_type: refund_only\n", 1), "utf-8")
+    bundle = load_files([path])
+    assert bundle.versions == ["2024-03-22"]
+    assert bundle.documents[0].data["reasons"][0]["refund_type"] == "refund_only"
+
+
 def test_bundle_api_and_locate():
     from engine.bundle import load_document, locate
 

@@ -127,6 +127,29 @@ def test_fresh_food_negotiates_refund_only():
     assert {"rule": "merchant.negotiate.category_refund_only", "section": "二-2.3-(3)"} in d["trace"]
 
 
+
+def modify_request_reasons(decision, action="negotiate"):
+    types = {x["id"]: x for x in decision["actions"][action]["constraints"]["negotiation_types"]}
+    return [r["id"] for r in types["modify_request"]["reasons"]]
+
+
+def test_reasons_naming_a_refund_type_the_ticket_cannot_take_are_not_offered():
+    general = ticket(scenario="quality_issue")
+    assert "switch_to_return" in modify_request_reasons(run(general))
+    # 二-2.3-(3): fresh food is refund-only, so 修改为退货退款 is not offered
+    assert modify_request_reasons(run(ticket(scenario="quality_issue", order__category="fresh_food"))) == [
+        "new_plan_agreed", "amount_only"]
+    # 三-3.1.2 注意事项b: at the receiving stage the type stays return_refund
+    assert modify_request_reasons(run(receiving(), when=at("2024-06-05T10:00:00+08:00"))) == ["return_plan_agreed"]
+
+
+def test_the_reason_filter_reads_the_policy_refund_type():
+    def drop_refund_type(doc):
+        for reason in doc["reasons"]:
+            reason.pop("refund_type", None)
+    fresh = ticket(scenario="quality_issue", order__category="fresh_food")
+    assert "switch_to_return" in modify_request_reasons(run(fresh, policy=variant(drop_refund_type)))
+
 def test_receiving_stage_only_amount_changes_and_extension_too_early():
     d = run(receiving(), when=at("2024-06-05T10:00:00+08:00"))
     negotiate = d["actions"]["negotiate"]

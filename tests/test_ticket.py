@@ -115,3 +115,36 @@ def test_parse_time():
     assert "--at" in str(info.value)
     with pytest.raises(TicketError):
         parse_time("yesterday", "/created_at")
+
+
+def test_every_schema_spells_a_time_the_way_the_library_checks_it():
+    """One time syntax across the contract: the library (jsoncheck.TIME_PATTERN, used for `at`
+    and ticket times) and every schema's `time` pattern agree, so HTTP and library accept and
+    refuse the same strings."""
+    from engine.jsoncheck import TIME_PATTERN
+    from engine.paths import SCHEMAS_DIR
+
+    patterns = {}
+    for path in [SCHEMAS_DIR / "ticket.schema.json", SCHEMAS_DIR / "policytest.schema.json",
+                 SCHEMAS_DIR / "requests" / "common.schema.json"]:
+        text = path.read_text(encoding="utf-8")
+        for found in json.loads(text).get("$defs", {}).values():
+            if isinstance(found, dict) and "[T ]" in found.get("pattern", ""):
+                patterns[path.name] = found["pattern"]
+    assert set(patterns) == {"ticket.schema.json", "policytest.schema.json", "common.schema.json"}
+    assert set(patterns.values()) == {TIME_PATTERN}
+
+
+@pytest.mark.parametrize("text, code", [
+    ("2024-06-02T10:00:00+08", "bad_time"),        # fromisoformat accepts, the contract does not
+    ("20240602T100000+0800", "bad_time"),
+    ("2024-06-02T10:00:00", "naive_time"),
+    ("tomorrow", "bad_time"),
+])
+def test_engine_at_follows_the_contracts_time_syntax(text, code):
+    from engine import Engine
+    from engine.errors import TicketError
+
+    with pytest.raises(TicketError) as caught:
+        Engine._resolve_at(text)
+    assert [(p["path"], p["code"]) for p in caught.value.problems] == [("/at", code)]

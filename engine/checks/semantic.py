@@ -106,6 +106,39 @@ def reason_references(doc: Any) -> Iterator[Diagnostic]:
                                          f"not `{type_id}`")
 
 
+
+@register_document_check
+def reason_refund_types(doc: Any) -> Iterator[Diagnostic]:
+    """A reason's `refund_type` is the type every proposal with it carries (decide offers it only
+    where that type is allowed; check refuses the other type). So it must be a type the reason's
+    tickets can end up with: their own type, or any type when the negotiation type may change the
+    refund type (modify_request). Only modify_request reasons carry one: the other types keep the
+    ticket's type, whatever it is. And some category must allow it, or the reason is never offered."""
+    types = {item["id"]: item for _, item in _items(doc, "negotiation_types")}
+    allowed_somewhere = {kind for _, category in _items(doc, "categories") for kind in category["refund_types"]}
+    for index, reason in _items(doc, "reasons"):
+        refund_type = reason.get("refund_type")
+        if refund_type is None:
+            continue
+        where = f"/reasons/{index}/refund_type"
+        if reason["negotiation_type"] != "modify_request":
+            yield doc.diagnostic("refund_type_misplaced", where,
+                                 f"a `{reason['negotiation_type']}` reason carries no refund type "
+                                 "(its proposals keep the ticket's)",
+                                 "only reasons of `modify_request` name a refund type", at_key=True)
+            continue
+        negotiation_type = types.get("modify_request")
+        changeable = negotiation_type is not None and "refund_type" in negotiation_type["changeable_fields"]
+        for ticket_type in reason.get("ticket_types") or v.REFUND_TYPES:
+            if ticket_type != refund_type and not changeable:
+                yield doc.diagnostic("refund_type_unreachable", where,
+                                     f"a `{ticket_type}` ticket cannot be proposed as `{refund_type}`: "
+                                     "`modify_request` does not list refund_type in changeable_fields",
+                                     "narrow ticket_types to the reason's refund type, or drop refund_type")
+        if refund_type not in allowed_somewhere:
+            yield doc.diagnostic("refund_type_unreachable", where,
+                                 f"no category allows `{refund_type}`: the reason would never be offered")
+
 @register_document_check
 def rule_shape(doc: Any) -> Iterator[Diagnostic]:
     """Effect fits stage; actions fit actor and stage."""

@@ -3,6 +3,10 @@
 Exit 0 when every case passes, 1 when one fails (or a case file is malformed: located problems
 on stderr). A case marked `known_issue` that still fails is reported (XFAIL) but does not fail the
 run; one that now passes (XPASS) does. `--coverage` adds, per version, the rules no case fired.
+
+`--http URL` asks a running decision service (`aftersale serve`, e.g. a staging deployment) instead
+of an in-process engine (engine/policytest_http.py). Rule ids (for `covers`, `fired`, coverage)
+still come from the local rules (`--rules`); a warning says when the service serves other rules.
 """
 from __future__ import annotations
 
@@ -27,6 +31,9 @@ def register(subparsers) -> None:
     parser.add_argument("-k", metavar="TEXT", dest="keyword",
                         help="run only the cases whose name contains TEXT")
     parser.add_argument("-v", "--verbose", action="store_true", help="list passing cases too (text)")
+    parser.add_argument("--http", metavar="URL",
+                        help="ask the decision service at URL (e.g. http://127.0.0.1:8080) instead of "
+                             "an in-process engine; rule ids still come from --rules")
     parser.set_defaults(func=run)
 
 
@@ -40,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
     cases = load_cases(args.paths or [rules_dir / "tests"])
     if args.keyword:
         cases = [c for c in cases if args.keyword in c.name]
-    engine = Engine.from_directory(rules_dir)
+    if args.http:
+        engine = _service(args.http, rules_dir)
+        if engine is None:
+            return 1
+    else:
+        engine = Engine.from_directory(rules_dir)
     try:
         results = run_cases(engine, cases)
         report = coverage(engine, results) if args.coverage else None
@@ -51,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         out = {"passed": len(results) - len(failed) - known, "failed": len(failed), "known_issues": known,
                "cases": [r.to_json() for r in results]}
+        if args.http:
+            out["service"] = args.http
         if report is not None:
             out["coverage"] = report
         emit_json(out)
@@ -66,3 +80,27 @@ def run(args: argparse.Namespace) -> int:
         print("aftersale test: no cases found", file=sys.stderr)
         return 1
     return 1 if failed else 0
+
+
+def _service(url: str, rules_dir: Path):
+    """An HttpEngine on `url`, once the service answered; None (after saying why) when it did not.
+    The local rules give the rule ids only: if the service serves other rules, say so up front,
+    since `covers`/`fired` problems and coverage would then describe the local rules."""
+    from engine.policytest_http import HttpEngine, ServiceError
+
+    engine = HttpEngine(url, rules_dir=rules_dir)
+    try:
+        served = engine.bundle_hash
+    except ServiceError as exc:
+        engine.close()
+        print(f"aftersale test: cannot use the service: {exc}", file=sys.stderr)
+        return None
+    try:
+        local = engine.local.bundle_hash
+    except BaseException:  # the local rules do not load (PolicyError): main() prints it
+        engine.close()
+        raise
+    if served != local:
+        print(f"aftersale test: warning: {url} serves bundle {served[:12]}, the local rules {rules_dir} are "
+              f"{local[:12]}: rule ids (covers, fired, --coverage) come from the local rules", file=sys.stderr)
+    return engine
