@@ -14,6 +14,7 @@ run: setup
 	@.venv/bin/aftersale serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: setup
+	@.venv/bin/ruff check engine tests bench
 	@.venv/bin/aftersale validate
 	@.venv/bin/aftersale test
 	@.venv/bin/python -m pytest -q

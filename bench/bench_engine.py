@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         samples: list[float] = []
         lock = threading.Lock()
 
-        def worker() -> None:
+        def worker(fn=fn, lock=lock, samples=samples) -> None:  # bind this path's objects
             mine = time_calls(fn, "gate", GATE_FACTS, args.n // args.threads)
             with lock:
                 samples.extend(mine)

@@ -156,7 +156,6 @@ class _TicketMaker:
                                     "evidence_count": rng.choices([0, 1, 2], weights=[30, 50, 20])[0],
                                     "message": "您好，我们已与您沟通新的售后方案，请查看。"}
         if kind == "modify_request":
-            paid = ticket["order"]["paid_amount"]
             allowed = self.vocab.categories[ticket["order"]["category"]]
             # at the receiving stage the type cannot change (三-3.1.2 注意事项b)
             proposal["refund_type"] = ticket["type"] if stage == "awaiting_merchant_receipt" or rng.random() < 0.7 \

@@ -173,7 +173,7 @@ def _pair_moves(raws: list[_Raw]) -> list[_Raw]:
     added = [r for r in raws if r.kind == "added" and r.element is not None]
     used_removed: set[int] = set()
     moves: dict[int, _Raw] = {}
-    for a_index, add in enumerate(added):
+    for add in added:
         best, best_score = None, -1
         for r_index, rem in enumerate(removed):
             if r_index in used_removed or _move_key(rem) != _move_key(add):

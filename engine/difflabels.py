@@ -56,6 +56,7 @@ FIELD_LABELS = {
     "platform_code": "平台编码",
     "ticket_types": "适用售后类型",
     "refund_types": "支持的售后类型",
+    "refund_type": "对应售后类型",
     "changeable_fields": "可修改字段",
     "fixed_fields": "不可修改字段",
     "buyer_may_accept": "用户可直接同意",

@@ -12,7 +12,7 @@ import json
 import shutil
 
 import pytest
-from test_service import RULES, Server  # the one way the suite starts a real server
+from server_support import RULES, Server
 
 from engine.api import Engine
 from engine.cli.main import main

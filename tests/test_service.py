@@ -14,8 +14,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,8 +23,8 @@ import pytest
 
 from engine.api import Engine
 
-REPO = Path(__file__).resolve().parent.parent
-RULES = REPO / "rules"
+from server_support import REPO, RULES, Server
+
 LATEST = "2024-05-31"
 WECHAT_FIXTURES = REPO / "tests" / "fixtures" / "wechat"
 REJECT_MESSAGE = "当前售后场景不支持直接拒绝，需先使用「售后协商」与买家沟通"
@@ -43,57 +41,6 @@ PENDING = dict(copy.deepcopy(TICKET), ticket_id="AS-1002", status="awaiting_buye
                                         "refund_amount": 30000, "proposed_at": "2024-06-01T12:00:00+08:00",
                                         "edits": 0, "evidence_count": 1}})
 AT = "2024-06-02T10:00:00+08:00"
-
-
-class Server:
-    """`aftersale serve --port 0 ...` in a subprocess; the URL is read from its first stderr line."""
-
-    def __init__(self, tmp: Path, rules: Path, *args: str) -> None:
-        self.stderr_path = tmp / "server.stderr"
-        self.stderr = open(self.stderr_path, "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli.main", "serve", "--rules", str(rules), "--port", "0",
-             "--log-level", "warning", *args],
-            stdout=subprocess.DEVNULL, stderr=self.stderr, cwd=REPO)
-        self.url = self._wait_for_url()
-        self.wait_ready()
-
-    def _wait_for_url(self) -> str:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            match = re.search(r"listening on (http://\S+)", self.stderr_path.read_text())
-            if match:
-                return match.group(1)
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited {self.process.returncode}: {self.stderr_path.read_text()}")
-            time.sleep(0.05)
-        raise AssertionError("server did not start: " + self.stderr_path.read_text())
-
-    def wait_ready(self, workers: int = 1) -> None:
-        deadline, seen = time.monotonic() + 30, set()
-        while time.monotonic() < deadline:
-            try:
-                response = httpx.get(self.url + "/readyz", headers={"connection": "close"}, timeout=2)
-                if response.status_code == 200:
-                    seen.add(response.json()["pid"])
-                    if len(seen) >= workers:
-                        return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("server not ready: " + self.stderr_path.read_text())
-
-    def signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.stderr.close()
 
 
 def copy_rules(target: Path) -> Path:
@@ -498,7 +445,6 @@ def test_broken_rules_keep_the_old_policy_serving_under_load(fleet):
 
 
 def test_good_reload_switches_without_a_failed_request(fleet):
-    path = fleet.rules / f"{LATEST}.yaml"
     before = {r["bundle_hash"] for r in ready_of_every_worker(fleet).values()}
     with Load(fleet.url) as load:
         time.sleep(0.3)

@@ -114,7 +114,7 @@ def _comparison(ctx: _RuleContext, spec: FactSpec, op: str, operand: Any, where:
                                  f"param `{operand['param']}` is a {type_word(value)}, not a value")
     elif "unit" in operand and (spec.type != INT or not isinstance(value, int) or isinstance(value, bool)):
         yield ctx.doc.diagnostic("fact_type_mismatch", f"{where}/unit",
-                                 f"`unit` needs an integer param and an integer fact")
+                                 "`unit` needs an integer param and an integer fact")
     else:
         yield from (ctx.doc.diagnostic(d.code, f"{where}/param", f"param `{operand['param']}` = {shown(value)}: {d.message}")
                     for d in ctx.literal(spec, value, where))

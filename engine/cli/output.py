@@ -22,10 +22,10 @@ def read_json_arg(path: str, what: str) -> Any:
     try:
         text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
     except OSError as exc:
-        raise InputError([{"path": "", "code": "unreadable", "message": f"cannot read {what} `{path}`: {exc.strerror}"}], f"cannot read {what}")
+        raise InputError([{"path": "", "code": "unreadable", "message": f"cannot read {what} `{path}`: {exc.strerror}"}], f"cannot read {what}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError([{"path": "", "code": "malformed_json",
                            "message": f"{what} `{path}` is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"}],
-                         f"malformed {what}")
+                         f"malformed {what}") from None

@@ -66,7 +66,7 @@ def from_engine_error(exc: engine_errors.EngineError, base: str = "") -> ApiErro
     """Translate a library error. Problem pointers are re-rooted in the request body: the engine
     says `/order/category` of the ticket, the client sent it at `/ticket/order/category` (or
     `/items/3/ticket/order/category` in a batch); `base` is the envelope's own location."""
-    for kind, status, code in _ENGINE_STATUS:
+    for kind, status, code in _ENGINE_STATUS:  # noqa: B007 (status, code: the match, read below)
         if isinstance(exc, kind):
             break
     else:  # PolicyError or a new EngineError subclass: not the client's fault

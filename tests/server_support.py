@@ -1,0 +1,66 @@
+"""The one way the suite starts the real service: `aftersale serve --port 0` in a subprocess,
+spoken to over HTTP (tests/test_service.py, tests/test_policy_cases_http.py)."""
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+RULES = REPO / "rules"
+
+
+class Server:
+    """`aftersale serve --port 0 ...` in a subprocess; the URL is read from its first stderr line."""
+
+    def __init__(self, tmp: Path, rules: Path, *args: str) -> None:
+        self.stderr_path = tmp / "server.stderr"
+        self.stderr = open(self.stderr_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli.main", "serve", "--rules", str(rules), "--port", "0",
+             "--log-level", "warning", *args],
+            stdout=subprocess.DEVNULL, stderr=self.stderr, cwd=REPO)
+        self.url = self._wait_for_url()
+        self.wait_ready()
+
+    def _wait_for_url(self) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            match = re.search(r"listening on (http://\S+)", self.stderr_path.read_text())
+            if match:
+                return match.group(1)
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited {self.process.returncode}: {self.stderr_path.read_text()}")
+            time.sleep(0.05)
+        raise AssertionError("server did not start: " + self.stderr_path.read_text())
+
+    def wait_ready(self, workers: int = 1) -> None:
+        deadline, seen = time.monotonic() + 30, set()
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(self.url + "/readyz", headers={"connection": "close"}, timeout=2)
+                if response.status_code == 200:
+                    seen.add(response.json()["pid"])
+                    if len(seen) >= workers:
+                        return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("server not ready: " + self.stderr_path.read_text())
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.stderr.close()
