@@ -59,3 +59,22 @@ def test_an_undeclared_decision_change_fails_with_ticket_and_both_decisions(tmp_
     assert "ticket: {" in text
     assert "  2024-03-22: {" in text and "  2024-04-22: {" in text
     assert "NEGOTIATION_REQUIRED_FIRST" in text
+
+
+def test_aftersale_test_fails_on_an_unexplained_difference(tmp_path, capsys):
+    """The policy team's command runs the regression too: a decision that changes between two
+    versions without a declared change naming the action fails `aftersale test` (exit 1)."""
+    from engine.cli.main import main
+
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)  # with tests/: the cases are the tickets
+    path = rules / "2024-04-22.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("affects_actions: [reject]", text.index("id: negotiation-required-before-reject"))
+    path.write_text(text[:start] + "affects_actions: [agree]" + text[start + len("affects_actions: [reject]"):],
+                    encoding="utf-8")
+
+    assert main(["test", "--rules", str(rules)]) == 1
+    out = capsys.readouterr().out
+    assert "UNEXPLAINED: no declared change of 2024-04-22 lists `reject`" in out
+    assert main(["test", "--rules", str(rules), "--no-regression"]) == 0

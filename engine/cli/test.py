@@ -4,6 +4,10 @@ Exit 0 when every case passes, 1 when one fails (or a case file is malformed: lo
 on stderr). A case marked `known_issue` that still fails is reported (XFAIL) but does not fail the
 run; one that now passes (XPASS) does. `--coverage` adds, per version, the rules no case fired.
 
+Then the regression across versions (engine/regression.py): every case's ticket is decided under
+each pair of adjacent versions, and every decision that differs must be explained by a declared
+change of the newer version naming that action in `affects_actions`; an unexplained one fails the
+run and is printed with the ticket and both answers (`--no-regression` skips it).
 `--http URL` asks a running decision service (`aftersale serve`, e.g. a staging deployment) instead
 of an in-process engine (engine/policytest_http.py). Rule ids (for `covers`, `fired`, coverage)
 still come from the local rules (`--rules`); a warning says when the service serves other rules.
@@ -31,6 +35,8 @@ def register(subparsers) -> None:
     parser.add_argument("-k", metavar="TEXT", dest="keyword",
                         help="run only the cases whose name contains TEXT")
     parser.add_argument("-v", "--verbose", action="store_true", help="list passing cases too (text)")
+    parser.add_argument("--no-regression", dest="regression", action="store_false",
+                        help="skip the check that decisions differing between adjacent versions are declared")
     parser.add_argument("--http", metavar="URL",
                         help="ask the decision service at URL (e.g. http://127.0.0.1:8080) instead of "
                              "an in-process engine; rule ids still come from --rules")
@@ -41,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.api import Engine
     from engine.paths import default_rules_dir
     from engine.policytest import coverage, format_coverage, run_cases
+    from engine.regression import run_regression
     from engine.policytest_files import load_cases
 
     rules_dir = Path(args.rules) if args.rules else default_rules_dir()
@@ -56,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = run_cases(engine, cases)
         report = coverage(engine, results) if args.coverage else None
+        regression = run_regression(engine, cases) if args.regression else None
     finally:
         engine.close()
+    unexplained = regression.unexplained if regression else []
     failed = [r for r in results if not r.passed]
     known = sum(1 for r in results if r.outcome == "xfail")  # declared known issues, still failing
     if args.format == "json":
@@ -67,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             out["service"] = args.http
         if report is not None:
             out["coverage"] = report
+        if regression is not None:
+            out["regression"] = {"compared": regression.compared, "differing": len(regression.divergences),
+                                 "unexplained": [d.format() for d in unexplained]}
         emit_json(out)
     else:
         for r in results:
@@ -74,12 +86,17 @@ def run(args: argparse.Namespace) -> int:
                 print(r.format())
         if report is not None:
             print(format_coverage(report))
+        if regression is not None:
+            for divergence in unexplained:
+                print(divergence.format())
+            print(f"regression: {regression.compared} version-pair comparisons, {len(regression.divergences)} "
+                  f"differing decisions, {len(unexplained)} unexplained by a declared change")
         print(f"{len(results) - len(failed) - known} passed, {len(failed)} failed, {known} known issues"
               f" ({len(results)} cases)")
     if not cases:
         print("aftersale test: no cases found", file=sys.stderr)
         return 1
-    return 1 if failed else 0
+    return 1 if failed or unexplained else 0
 
 
 def _service(url: str, rules_dir: Path):
