@@ -37,6 +37,7 @@ ENTRY_LABELS = {
     "extend_receipt": "延长收货时间",
     "modify_return_logistics": "修改退货物流",
     "intercept_logistics": "物流拦截",
+    "withdraw_negotiation": "撤回协商",
     "merchant_evidence": "商家上传凭证",
     "message_templates": "平台建议文案",
     "rejection_guidance": "拒绝前引导协商",

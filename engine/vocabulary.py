@@ -7,7 +7,7 @@ from __future__ import annotations
 
 ACTORS = ("merchant", "buyer")
 MERCHANT_ACTIONS = ("agree", "reject", "negotiate", "modify_negotiation", "extend_receipt",
-                    "modify_return_logistics", "intercept_logistics")
+                    "modify_return_logistics", "intercept_logistics", "withdraw_negotiation")
 BUYER_ACTIONS = ("accept_negotiation", "reject_negotiation", "contact_merchant", "cancel_aftersale",
                  "modify_aftersale", "request_platform_intervention")
 # `timeout` is not an action anyone takes: it names the outcome rule applied when the buyer's

@@ -44,7 +44,8 @@ def test_new_ticket_in_a_negotiation_required_scenario():
     assert codes(d, "modify_negotiation") == ["NO_PENDING_PROPOSAL"]
     assert {"rule": "merchant.reject.negotiation_required", "section": "三-3.1.1-(2)"} in d["trace"]
     assert set(d["actions"]) == {"agree", "reject", "negotiate", "modify_negotiation", "extend_receipt",
-                                 "modify_return_logistics", "intercept_logistics"}
+                                 "modify_return_logistics", "intercept_logistics", "withdraw_negotiation"}
+    assert codes(d, "withdraw_negotiation") == ["WITHDRAWAL_NOT_SUPPORTED"]
 
 
 def test_negotiate_constraints_for_a_refund_only_ticket():

@@ -148,3 +148,30 @@ def test_engine_at_follows_the_contracts_time_syntax(text, code):
     with pytest.raises(TicketError) as caught:
         Engine._resolve_at(text)
     assert [(p["path"], p["code"]) for p in caught.value.problems] == [("/at", code)]
+
+
+def test_every_schema_names_the_actions_of_the_vocabulary():
+    """The action names are listed in several schemas (the contract) and in engine/vocabulary.py
+    (the code): they must be the same list everywhere, so adding an action is one visible change."""
+    from engine.paths import SCHEMAS_DIR
+    from engine.vocabulary import BUYER_ACTIONS, MERCHANT_ACTIONS
+
+    actions = set(MERCHANT_ACTIONS) | set(BUYER_ACTIONS)
+    found = {}
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            if "accept_negotiation" in node and "agree" in node:  # an enum of action names
+                found[where] = set(node) - {"timeout"}
+            for index, value in enumerate(node):
+                walk(value, f"{where}/{index}")
+
+    for path in sorted(SCHEMAS_DIR.rglob("*.schema.json")):
+        walk(json.loads(path.read_text(encoding="utf-8")), path.name)
+    assert len(found) >= 5, found.keys()
+    assert {where: names for where, names in found.items() if names != actions} == {}
+    payloads = json.loads((SCHEMAS_DIR / "check.schema.json").read_text(encoding="utf-8"))["$defs"]["payloads"]
+    assert set(payloads) == actions  # every action has its payload shape for `check`

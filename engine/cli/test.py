@@ -7,7 +7,9 @@ run; one that now passes (XPASS) does. `--coverage` adds, per version, the rules
 Then the regression across versions (engine/regression.py): every case's ticket is decided under
 each pair of adjacent versions, and every decision that differs must be explained by a declared
 change of the newer version naming that action in `affects_actions`; an unexplained one fails the
-run and is printed with the ticket and both answers (`--no-regression` skips it).
+run and is printed with the ticket and both answers (`--no-regression` skips it; it does not run
+with `--http`: it is a property of the local rules, not of a deployment).
+
 `--http URL` asks a running decision service (`aftersale serve`, e.g. a staging deployment) instead
 of an in-process engine (engine/policytest_http.py). Rule ids (for `covers`, `fired`, coverage)
 still come from the local rules (`--rules`); a warning says when the service serves other rules.
@@ -63,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = run_cases(engine, cases)
         report = coverage(engine, results) if args.coverage else None
-        regression = run_regression(engine, cases) if args.regression else None
+        # The regression compares the local versions with their declared changes: a property of the
+        # rules, not of a deployment, so it runs in process only.
+        regression = run_regression(engine, cases) if args.regression and not args.http else None
     finally:
         engine.close()
     unexplained = regression.unexplained if regression else []

@@ -15,10 +15,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from engine.vocabulary import MERCHANT_ACTIONS
 from engine.wechat import codes
 
-MERCHANT_ACTIONS = ("agree", "reject", "negotiate", "modify_negotiation", "extend_receipt",
-                    "modify_return_logistics", "intercept_logistics")
 
 
 def platform_view(result: dict) -> dict:
