@@ -46,14 +46,9 @@ def apply(policy: Policy, compiled: Any, ticket: Mapping[str, Any], answer: str,
         return _result(policy, answer, False, violations, facts["status"], [],
                        deadlines(policy, ticket, facts), None, relevant)
 
-    facts["stage"] = "outcome"
-    facts["answer"] = answer
-    facts["p_type"] = pending["type"]
-    facts["p_refund_type"] = pending.get("refund_type", ticket["type"])
-    facts["pending_stage"] = pending.get("stage", "merchant_processing")
-    chosen = [rule for rule in fire(compiled, "outcome", facts)
-              if action in actions_of(rule) and rule.effect_kind == "outcome"]
-    if not chosen:
+    facts = outcome_facts(ticket, facts, answer)
+    chosen = [rule for rule in fire(compiled, "outcome", facts) if is_outcome_of(rule, action)]
+    if not chosen:  # `aftersale validate` proves every combination has one: a bug if reached
         raise EngineError(f"policy {policy.version} has no outcome rule for answer `{answer}` on a "
                           f"`{pending['type']}` proposal ({facts['p_refund_type']}): the policy is incomplete")
     rule = chosen[0]  # policy order: the first matching outcome wins; all of them are traced
@@ -67,6 +62,19 @@ def apply(policy: Policy, compiled: Any, ticket: Mapping[str, Any], answer: str,
         after[spec["name"]] = None if hours is None else iso(int(at.timestamp()) + int(hours) * 3600)
     return _result(policy, answer, True, [], outcome["status"], [_effect(outcome, ticket, pending)],
                    after, rule, relevant + chosen)
+
+
+def outcome_facts(ticket: Mapping[str, Any], facts: Mapping[str, Any], answer: str) -> dict[str, Any]:
+    """The gate facts of a ticket with a pending proposal, plus what the `outcome` stage reads:
+    the answer and the proposal's type, refund type and stage."""
+    pending = ticket["negotiation"]["pending"]
+    return {**facts, "stage": "outcome", "answer": answer, "p_type": pending["type"],
+            "p_refund_type": pending.get("refund_type", ticket["type"]),
+            "pending_stage": pending.get("stage", "merchant_processing")}
+
+
+def is_outcome_of(rule: Any, action: str) -> bool:
+    return rule.effect_kind == "outcome" and action in actions_of(rule)
 
 
 def _effect(outcome: Mapping[str, Any], ticket: Mapping[str, Any], pending: Mapping[str, Any]) -> dict[str, Any]:
