@@ -19,10 +19,12 @@ from engine import apply as apply_mod
 from engine import check as check_mod
 from engine import decide as decide_mod
 from engine.bundle import Bundle, load_directory, load_files
-from engine.compile import CompiledPolicy, compile_policy
-from engine.errors import NoVersionError, TicketError, UnknownActionError, UnknownVersionError
+from engine.compile import CompiledPolicy
+from engine.diagnostics import sort_diagnostics
+from engine.errors import NoVersionError, PolicyError, TicketError, UnknownActionError, UnknownVersionError
 from engine.model import Policy
 from engine.paths import default_rules_dir
+from engine.selfcheck import ENGINE_CROSSCHECK_FACTS, compile_document, verify
 from engine.ticket import parse_time, reference_problems, validate_ticket
 from engine.timeutil import iso, now as wall_clock, parse_aware
 
@@ -49,18 +51,25 @@ class VersionInfo:
 
 
 class Engine:
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, crosscheck_facts: int = ENGINE_CROSSCHECK_FACTS) -> None:
+        """Build every version of a loaded bundle: compile it, create its durable rulesets, cross-
+        check them against the plain evaluator and prove its outcome rules complete
+        (engine/selfcheck.py). Raises PolicyError, holding no engine state, if any version fails."""
         self.bundle = bundle
         self.bundle_hash: str = bundle.content_hash
         self._policies: dict[str, Policy] = {}
         self._compiled: dict[str, CompiledPolicy] = {}
+        problems = []
         try:
             for document in bundle.documents:
                 policy = Policy.from_document(document.data)
                 self._policies[policy.version] = policy
-                # open() creates the durable rulesets now: a version durable_rules refuses fails
-                # the build (so a reload is refused before the swap), never a live request.
-                self._compiled[policy.version] = compile_policy(document.data).open()
+                # The durable rulesets are created now: a version durable_rules refuses fails the
+                # build (so a reload is refused before the swap), never a live request.
+                compiled = self._compiled[policy.version] = compile_document(document)
+                problems += verify(document, policy, compiled, crosscheck_facts)
+            if problems:
+                raise PolicyError(sort_diagnostics(problems))
         except BaseException:
             self.close()  # the versions opened so far: a failed build holds no engine state
             raise

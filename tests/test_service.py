@@ -376,6 +376,23 @@ def test_admin_reload_reports_a_broken_bundle_and_keeps_serving(hup):
     assert reject_message(hup.url) == REJECT_MESSAGE
 
 
+def test_a_reload_that_loads_but_cannot_answer_every_buyer_keeps_the_old_policy(hup):
+    """Past the loader: the outcome rule for accepting an invitation to cancel is removed from every
+    version (so no version differs from the next and the files load), but then `apply` could not
+    answer such a buyer. The build refuses it exactly as `aftersale validate` does."""
+    for path in hup.rules.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        block = re.search(r"(?ms)^  - id: outcome\.accept\.cancel\n.*?(?=^  - id: |\Z)", text).group(0)
+        path.write_text(text.replace(block, ""), encoding="utf-8")
+    error = error_of(httpx.post(hup.url + "/admin/reload"), 422)
+    assert error["code"] == "reload_failed"
+    assert {p["code"] for p in error["problems"]} == {"outcome_missing"}
+    assert "`accept` on a `invite_cancel` proposal" in error["problems"][0]["message"]
+    ready = httpx.get(hup.url + "/readyz").json()
+    assert ready["generation"] == 1 and ready["last_reload_error"]["code"] == "PolicyError"
+    assert reject_message(hup.url) == REJECT_MESSAGE
+
+
 # -- reload under load: two workers, polling -------------------------------------------------------
 
 @pytest.fixture(scope="module")

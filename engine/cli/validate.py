@@ -22,9 +22,9 @@ from engine.cli.output import emit_json
 from engine.diagnostics import Diagnostic, sort_diagnostics
 from engine.errors import PolicyError
 from engine.paths import default_rules_dir
-from engine.selfcheck import CROSSCHECK_FACTS, compile_and_crosscheck
+from engine.selfcheck import CROSSCHECK_FACTS, engine_builds
 
-EXTRA_CHECKS: list[Callable[[Bundle], Iterable[Diagnostic]]] = [compile_and_crosscheck]
+EXTRA_CHECKS: list[Callable[[Bundle], Iterable[Diagnostic]]] = [engine_builds]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -135,9 +135,15 @@ async def admin_reload(request: Request, state: ServiceState) -> Response:
             "status": 422, "code": "reload_failed",
             "message": (f"the rules directory did not load; generation {outcome.generation} "
                         f"(bundle {outcome.bundle_hash[:12]}) keeps serving"),
-            "problems": [{"path": "", "code": error.get("code", "PolicyError"), "message": line}
-                         for line in error.get("problems") or [error.get("message", "")]]}}, status=422)
+            # a problem of the rules (not of this request): its path is in the policy file named
+            "problems": [dict(p, message=_located(p)) for p in error.get("problems") or ()]
+                        or [{"path": "", "code": error.get("code", "PolicyError"), "message": error.get("message", "")}],
+        }}, status=422)
     return json_response(body)
+
+
+def _located(problem: dict) -> str:
+    return f"{problem['file']}:{problem['line']}:{problem['column']}: {problem['path']}: {problem['message']}"
 
 
 def _signal_siblings() -> bool:

@@ -111,7 +111,8 @@ class ReloadOutcome:
 def _error_json(exc: BaseException) -> dict:
     if isinstance(exc, PolicyError):
         return {"code": "PolicyError", "message": f"invalid policy bundle ({len(exc.diagnostics)} problems)",
-                "problems": [d.format() if hasattr(d, "format") else str(d) for d in exc.diagnostics][:50]}
+                # each problem as the loader located it: code, message, file, line, column, path, hint
+                "problems": [d.to_json() for d in exc.diagnostics][:50]}
     if isinstance(exc, EngineError):
         return {"code": type(exc).__name__, "message": str(exc)}
     return {"code": type(exc).__name__, "message": str(exc) or repr(exc)}
