@@ -3,7 +3,9 @@
 # project into it. Idempotent: re-installs only when pyproject.toml changed. Stops with a message
 # naming what is missing (a suitable Python, venv support, a C compiler, the Python headers).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# pure bash (no dirname): never run from anywhere but the project root
+case "$0" in */*) cd "${0%/*}/.." ;; *) cd .. ;; esac
+[ -f pyproject.toml ] || { echo "setup: run me as scripts/setup.sh from the project (no pyproject.toml in $PWD)" >&2; exit 1; }
 VENV=.venv
 STAMP="$VENV/.installed"
 
@@ -37,14 +39,14 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   if ! PY=$(find_python); then
     found=$(command -v python3 >/dev/null 2>&1 && python3 --version 2>&1 || echo "no python3")
-    cat >&2 <<MSG
-setup: no usable Python 3.11 or 3.12 found (have: $found).
-  durable-rules 2.0.28 builds and imports only on Python 3.11 and 3.12 (on 3.13 its import fails:
-  undefined symbol PyEval_CallObject). Install one, with venv support, then re-run, e.g.:
-    apt-get install python3.11 python3.11-venv python3.11-dev     (Debian 12)
-    pyenv install 3.12                                              (any system)
-  or point at one: PYTHON=/path/to/python3.12 make test
-MSG
+    # printf, not cat: say it even on a machine stripped down to bash and a wrong python3
+    printf '%s\n' \
+      "setup: no usable Python 3.11 or 3.12 found (have: $found)." \
+      "  durable-rules 2.0.28 builds and imports only on Python 3.11 and 3.12 (on 3.13 its import fails:" \
+      "  undefined symbol PyEval_CallObject). Install one, with venv support, then re-run, e.g.:" \
+      "    apt-get install python3.11 python3.11-venv python3.11-dev     (Debian 12)" \
+      "    pyenv install 3.12                                              (any system)" \
+      "  or point at one: PYTHON=/path/to/python3.12 make test" >&2
     exit 1
   fi
   echo "setup: creating $VENV with $PY ($("$PY" --version 2>&1))" >&2
