@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from engine.deadlines import deadlines
 from engine.facts import build_facts
 from engine.model import REFUND_TYPES, Policy
-from engine.render import placeholder_values, reason_message
+from engine.render import placeholder_values, render
 from engine.timeutil import iso
 from engine.verdicts import ACTIONS_OF, actions_of, advice, denial, fire, policy_json, trace
 
@@ -77,7 +77,8 @@ def constraints(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[str, A
         refund_types = [facts["ticket_type"]]
     scenario = policy.scenarios[ticket["scenario"]]
     evidence_on = policy.feature_enabled("merchant_evidence")
-    values = placeholder_values(policy, ticket)
+    # templates are a feature of the version (from 2024-04-22); look that up once, not per reason
+    values = placeholder_values(policy, ticket) if policy.feature_enabled("message_templates") else None
 
     types, fixed = [], []
     for negotiation_type in policy.negotiation_types:
@@ -96,7 +97,7 @@ def constraints(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[str, A
                 "text": reason.text,
                 "platform_code": reason.platform_code,
                 "evidence_required": evidence_on and reason.evidence_required,
-                "message": reason_message(policy, reason.id, values),
+                "message": render(reason.template, values) if values is not None else None,
             })
         types.append({
             "id": negotiation_type.id,

@@ -44,12 +44,3 @@ def render(template: str | None, values: Mapping[str, str]) -> str | None:
     if template is None:
         return None
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
-
-
-def reason_message(policy: Policy, reason_id: str, values: Mapping[str, str]) -> str | None:
-    """The rendered template of a reason, or None when it has none or templates are not a
-    feature of this policy version (before 2024-04-22)."""
-    reason = policy.reasons.get(reason_id)
-    if reason is None or reason.template is None or not policy.feature_enabled("message_templates"):
-        return None
-    return render(reason.template, values)
