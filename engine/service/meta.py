@@ -11,6 +11,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
+from engine.errors import NoVersionError
 from engine.service.errors import ApiError
 from engine.service.handlers import endpoint
 from engine.service.responses import json_response
@@ -51,7 +52,7 @@ async def readyz(request: Request, state: ServiceState) -> Response:
 def _in_force(engine, at=None) -> str | None:
     try:
         return engine.version_at(at or wall_clock())
-    except Exception:  # noqa: BLE001 - before the first version: nothing in force
+    except NoVersionError:  # before the first version: nothing in force
         return None
 
 
