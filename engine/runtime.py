@@ -4,8 +4,11 @@ actions of every session, stealing results under threads). See docs/design.md an
 ../shared/notes/durable-rules.md for the measured behaviour this relies on.
 
 One evaluation = assert the fact on one fixed session id, drain the actions it queued (their
-names are the rules that fired), retract the fact. The C state is shared and an evaluation spans
-several C calls, so evaluations on one ruleset are serialized by a lock.
+names are the rules that fired), retract the fact. An evaluation spans several C calls and the C
+library has no locks of its own, so every sequence of durable calls (create, evaluate, reset,
+delete) runs under one process-wide lock: any thread may then use any ruleset, e.g. a hot reload
+building and cross-checking the next policy in a worker thread while requests evaluate on the
+event loop. The GIL already lets only one C call run at a time, so the lock costs no parallelism.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ _ASSERTED, _NO_MATCH = 0, 1       # assert_fact result codes; others are faults
 # ensure_ascii=False is required: durable compares the raw bytes of strings, so `\u4e2d` in a
 # fact never equals `中` in a rule. One encoder, built once (json.dumps with options builds one per call).
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_DURABLE = threading.Lock()        # see the module docstring: one durable call sequence at a time
 
 
 class RuntimeFault(EngineError):
@@ -87,8 +91,7 @@ def validate_facts(facts: Mapping, fact_types: Mapping[str, str] | None = None) 
 class RulesetRunner:
     """One durable ruleset (already compiled to JSON) and its single fixed session."""
 
-    _names_in_use: set[str] = set()
-    _registry_lock = threading.Lock()
+    _names_in_use: set[str] = set()  # guarded by _DURABLE
 
     def __init__(self, name: str, definition: dict | str) -> None:
         """`name` must be unique in the process while the runner is open (durable's rule)."""
@@ -97,7 +100,7 @@ class RulesetRunner:
             raise RuntimeFault(f"rule name `{_PRIME_RULE}` is reserved by the runtime")
         rules[_PRIME_RULE] = {"all": [{"m": {"$ex": {_PRIME_KEY: 1}}}]}
         text = json.dumps(rules, ensure_ascii=False, separators=(",", ":"))
-        with self._registry_lock:
+        with _DURABLE:
             if name in self._names_in_use:
                 raise RuntimeFault(f"ruleset name `{name}` is already in use in this process")
             try:
@@ -106,16 +109,15 @@ class RulesetRunner:
                 raise RuntimeFault(f"durable_rules rejected ruleset `{name}`: {exc}") from exc
             self._names_in_use.add(name)
         self.name = name
-        self._lock = threading.Lock()
         self._ids = itertools.count(1)   # unique message id per fact: no MessageObserved on repeats
         self._closed = False
-        try:
-            self._prime()
-        except BaseException:
-            _dre.delete_ruleset(self._handle)
-            with self._registry_lock:
+        with _DURABLE:
+            try:
+                self._prime()
+            except BaseException:
+                _dre.delete_ruleset(self._handle)
                 self._names_in_use.discard(name)
-            raise
+                raise
 
     def _prime(self) -> None:
         message = '{"id":%d,"sid":"0","%s":1}' % (next(self._ids), _PRIME_KEY)
@@ -126,7 +128,7 @@ class RulesetRunner:
         """Names of the rules that fired for `facts`, in durable's order, duplicates kept (a rule
         fires once per true branch of an `$or`). `facts` must already pass `validate_facts`."""
         body = _encode(facts)
-        with self._lock:
+        with _DURABLE:
             if self._closed:
                 raise RuntimeFault(f"ruleset `{self.name}` is closed")
             head = '{"id":%d,"sid":"0"' % next(self._ids)
@@ -173,7 +175,7 @@ class RulesetRunner:
 
     def session_facts(self) -> list[dict]:
         """The facts durable still holds in the session (diagnostics: [] between evaluations)."""
-        with self._lock:
+        with _DURABLE:
             try:
                 return json.loads(_dre.get_facts(self._handle, _SID))
             except Exception:  # no session yet (error 309) or after a reset
@@ -181,7 +183,7 @@ class RulesetRunner:
 
     def close(self) -> None:
         """Delete the session and the ruleset (hot reload). Idempotent."""
-        with self._lock:
+        with _DURABLE:
             if self._closed:
                 return
             self._closed = True
@@ -189,8 +191,7 @@ class RulesetRunner:
             try:
                 _dre.delete_ruleset(self._handle)
             finally:
-                with self._registry_lock:
-                    self._names_in_use.discard(self.name)
+                self._names_in_use.discard(self.name)
 
     def __enter__(self) -> "RulesetRunner":
         return self

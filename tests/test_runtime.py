@@ -165,6 +165,59 @@ def test_eight_threads_get_exactly_the_plain_results():
         policy.close()
 
 
+def test_evaluations_stay_exact_while_another_thread_builds_and_closes_rulesets():
+    """A hot reload builds the next policy in a worker thread (create rulesets, evaluate them for
+    the cross-check, close the old ones) while requests evaluate on another thread: the runtime's
+    process-wide lock keeps every durable call sequence whole."""
+    doc = {"version": "serving", "rules": [
+        {"id": f"rule{i}", "section": "s", "stage": "gate", "action": "agree",
+         "when": {"all": [{"n": {"gte": i}}, {"flag": {"eq": bool(i % 2)}}]},
+         "deny": {"code": "C", "message": "m"}} for i in range(8)]}
+    serving = compile_policy(doc).open()
+    inputs = [facts(n=n, flag=flag) for n in range(-1, 10) for flag in (True, False)]
+    expected = [serving.fired_plain("gate", f) for f in inputs]
+    errors, stop = [], threading.Event()
+
+    def requests():
+        try:
+            while not stop.is_set():
+                for f, want in zip(inputs, expected):
+                    got = serving.fired("gate", f)
+                    if got != want:
+                        errors.append((f, got, want))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    def reloads():
+        try:
+            for round_ in range(25):
+                nxt = compile_policy(dict(doc, version=f"next{round_}")).open()
+                for f, want in zip(inputs, expected):
+                    if nxt.fired("gate", f) != want:
+                        errors.append(("next", f))
+                nxt.close()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    threads = [threading.Thread(target=requests) for _ in range(3)] + [threading.Thread(target=reloads)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    try:
+        assert errors == []
+        assert serving._runners["gate"].session_facts() == []
+    finally:
+        serving.close()
+
+
 CRASH_SCRIPT = r"""
 import glob, yaml
 from engine.compile import compile_policy

@@ -4,10 +4,11 @@ Triggers: SIGHUP, a change in the rules directory (polled: file stats every ~1 s
 hash only when the stats moved; no extra dependency), or POST /admin/reload.
 
 Safety:
-- The new bundle is loaded, validated and compiled in a worker thread (pure Python, seconds at
-  worst) while the event loop keeps answering with the current engine. Its durable rulesets are
-  then created on the event-loop thread (`_warm`): durable's C state is only ever touched from
-  that one thread, the rule the runtime notes give.
+- The next engine is built in a worker thread (load, validate, compile, create its durable
+  rulesets, cross-check them, prove its outcomes complete: `Engine(bundle)`, under a second
+  for the bundled rules) while the event loop keeps answering with the current engine. The
+  runtime serializes every durable call sequence process-wide (engine/runtime.py), so the two
+  threads never interleave inside one.
 - The swap is a single attribute assignment on the loop thread. A request takes the engine once
   (`lease()`) and uses that one to the end, so no request sees half a reload, and a batch is
   answered by one bundle.
@@ -136,7 +137,6 @@ class EngineHolder:
         holder = cls(Path(rules_dir), loader)
         source = content_hash(holder.rules_dir)
         engine = engine if engine is not None else loader(holder.rules_dir)
-        _warm(engine)
         holder.current = Generation(1, engine, source, _utc_now())
         return holder
 
@@ -168,7 +168,6 @@ class EngineHolder:
             loop = asyncio.get_running_loop()
             try:
                 engine = await loop.run_in_executor(None, self.loader, self.rules_dir)
-                _warm(engine)  # on the loop thread, see module docstring
             except Exception as exc:  # noqa: BLE001 - any failure keeps the old engine
                 self._last_failed_hash = source
                 self.last_error = dict(_error_json(exc), at=_utc_now(), reason=reason)
@@ -202,14 +201,6 @@ class EngineHolder:
                 await self.reload("rules directory changed")
             except Exception:  # noqa: BLE001 - the watcher must survive anything
                 logger.exception("reload watcher: unexpected error")
-
-
-def _warm(engine: Any) -> None:
-    """Create every version's durable rulesets now, so the first request after a swap does not."""
-    for info in engine.versions():
-        compiled = engine.compiled(info.version)
-        if hasattr(compiled, "open"):
-            compiled.open()
 
 
 def _close(generation: Generation) -> None:
