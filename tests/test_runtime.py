@@ -125,6 +125,20 @@ def test_runner_recovers_after_a_failure(runner, monkeypatch, fail_in):
     assert runner.session_facts() == []
 
 
+def run_switching_often(threads: list) -> None:
+    """Start and join `threads` with the interpreter switching threads every microsecond, i.e.
+    between the C calls of one evaluation (the thread tests fail without the runtime's lock)."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def test_eight_threads_get_exactly_the_plain_results():
     doc = {"version": "threads", "rules": [
         {"id": f"rule{i}", "section": "s", "stage": "gate", "action": "agree",
@@ -148,16 +162,7 @@ def test_eight_threads_get_exactly_the_plain_results():
         except Exception as exc:  # surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(t * 8,)) for t in range(8)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads between the C calls of one evaluation (fails without the lock)
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_switching_often([threading.Thread(target=worker, args=(t * 8,)) for t in range(8)])
     try:
         assert errors == []
         assert policy._runners["gate"].session_facts() == []
@@ -201,16 +206,7 @@ def test_evaluations_stay_exact_while_another_thread_builds_and_closes_rulesets(
         finally:
             stop.set()
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    threads = [threading.Thread(target=requests) for _ in range(3)] + [threading.Thread(target=reloads)]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_switching_often([threading.Thread(target=requests) for _ in range(3)] + [threading.Thread(target=reloads)])
     try:
         assert errors == []
         assert serving._runners["gate"].session_facts() == []

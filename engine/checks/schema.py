@@ -18,6 +18,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from engine.diagnostics import Diagnostic
 from engine.paths import schema_path
 from engine.yamlsafe import pointer_join
+from engine.jsoncheck import json_type
 
 SCHEMA_FILE = "policy.schema.json"
 _JSON_TYPE_WORDS = {"object": "mapping", "array": "list", "string": "string", "integer": "integer",
@@ -40,22 +41,13 @@ def schema_diagnostics(document: Any) -> Iterator[Diagnostic]:
         yield from _translate(error, document)
 
 
+# The policy team reads YAML: its words for JSON's object and array.
+_YAML_WORDS = {"object": "mapping", "array": "list"}
+
+
 def type_word(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    return type(value).__name__
+    word = json_type(value)
+    return _YAML_WORDS.get(word, word)
 
 
 def shown(value: Any) -> str:
