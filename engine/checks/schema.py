@@ -16,9 +16,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from engine.diagnostics import Diagnostic
+from engine.jsoncheck import json_type
 from engine.paths import schema_path
 from engine.yamlsafe import pointer_join
-from engine.jsoncheck import json_type
 
 SCHEMA_FILE = "policy.schema.json"
 _JSON_TYPE_WORDS = {"object": "mapping", "array": "list", "string": "string", "integer": "integer",
