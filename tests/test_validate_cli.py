@@ -27,7 +27,7 @@ def test_valid_directory_prints_a_one_line_summary(capsys):
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("ok: 1 version(s) (2024-03-22), compiled and cross-checked on ")
+    assert lines[0].startswith("ok: 1 version(s) (2024-03-22), compiled, cross-checked on ")
     assert " content hash " in lines[0]
     assert len(lines[0].rsplit(" ", 1)[1]) == 64
 

@@ -105,6 +105,6 @@ def run(args: argparse.Namespace) -> int:
             assert bundle is not None
             versions = bundle.versions
             span = f"{versions[0]} .. {versions[-1]}" if len(versions) > 1 else versions[0]
-            print(f"ok: {len(versions)} version(s) ({span}), compiled and cross-checked on "
-                  f"{CROSSCHECK_FACTS} facts each, content hash {bundle.content_hash}")
+            print(f"ok: {len(versions)} version(s) ({span}), compiled, cross-checked on "
+                  f"{CROSSCHECK_FACTS} facts each, outcomes complete, content hash {bundle.content_hash}")
     return 1 if errors else 0
