@@ -13,6 +13,7 @@ from typing import Iterable, Iterator, Mapping
 
 from engine.compile import STAGES, CompiledPolicy
 from engine.conditions import STR
+from engine.factnames import FACTS
 
 _DEFAULT_INT = (0, 1, 2, 3600, 86400)
 _OTHER_STRINGS = ("", "zz_unknown_value")
@@ -54,21 +55,17 @@ def crosscheck_policy(compiled: CompiledPolicy, count: int = 3000, seed: int = 0
 
 
 def _fact_specs() -> dict:
-    """engine/factnames.py's FACTS (name → spec with `type`, `values`, `stage`) when available."""
-    try:
-        from engine import factnames
-    except ImportError:
-        return {}
-    return dict(getattr(factnames, "FACTS", {}) or {})
+    """engine/factnames.py's FACTS: name → spec with `type`, `values`, `stage`."""
+    return dict(FACTS)
 
 
 def _spec_values(spec) -> set:
-    kind = getattr(spec, "type", None)
+    kind = spec.type
     if kind == "bool":
         return {True, False}
     if kind == "int":
         return set(_DEFAULT_INT)
-    words = getattr(spec, "values", None)
+    words = spec.values
     return set(words) | set(_OTHER_STRINGS) if isinstance(words, tuple) else set(_OTHER_STRINGS)
 
 
@@ -81,7 +78,7 @@ def fact_domains(compiled: CompiledPolicy) -> dict[str, list]:
         _collect(rule.condition, domains)
     for name, spec in _fact_specs().items():  # every fact the policy may name, not only those it does
         values = _spec_values(spec)
-        if not domains.get(name) or getattr(spec, "type", None) == "str":
+        if not domains.get(name) or spec.type == "str":
             domains.setdefault(name, set()).update(values)
     for name, group in compiled.fact_types.items():
         if name not in domains:

@@ -26,13 +26,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from engine import errors
 from engine.timeutil import parse_aware
-
-try:
-    import httpx
-except ModuleNotFoundError:  # a test extra of this package, not a core dependency: say so on use
-    httpx = None
 
 SERVICE_ONLY_KEYS = ("decision_id",)
 
@@ -62,8 +59,6 @@ class HttpEngine:
     def __init__(self, base_url: str, client=None, *, local=None, rules_dir: str | Path | None = None,
                  timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
-        if httpx is None:
-            raise errors.EngineError("talking to the service needs httpx: pip install httpx")
         if client is None:
             client = httpx.Client(timeout=timeout)  # pools connections: keep-alive across cases
             self._owns_client = True

@@ -22,34 +22,18 @@ from engine.diff import diff_documents
 from engine.timeutil import parse_aware
 
 
-def _field(document: Any, *names: str) -> Any:
-    for name in names:
-        if isinstance(document, dict) and name in document:
-            return document[name]
-        if hasattr(document, name):
-            return getattr(document, name)
-    return None
-
-
+# Documents are engine.bundle.PolicyDocument (validation) or engine.history.VersionDocument (diff,
+# tests): both carry `data`, `positions` and `path`; the bundle's also a display name, `file`.
 def _data(document: Any) -> dict:
-    data = _field(document, "data")
-    return data if isinstance(data, dict) else {}
+    return document.data
 
 
 def _filename(document: Any) -> str:
-    name = _field(document, "file", "filename", "path")
-    return str(name) if name is not None else "<policy>"
+    return getattr(document, "file", None) or str(document.path)
 
 
 def _position(document: Any, pointer: str) -> tuple[int, int]:
-    positions = _field(document, "positions")
-    if positions is None:
-        return (1, 1)
-    if hasattr(positions, "nearest"):
-        return positions.nearest(pointer, at_key=True)
-    while pointer and pointer not in positions:
-        pointer = pointer.rsplit("/", 1)[0]
-    return positions.get(pointer, (1, 1))
+    return document.positions.nearest(pointer, at_key=True)
 
 
 def _effective(document: Any) -> float:
