@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.api import Engine  # noqa: E402
-from engine.corpus import Vocabulary, generate, latest_time  # noqa: E402
-from engine.timeutil import parse_aware  # noqa: E402
+from engine.history.corpus import Vocabulary, generate, latest_time  # noqa: E402
+from engine.core.timeutil import parse_aware  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
 

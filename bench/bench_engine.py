@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from engine.compile import compile_policy  # noqa: E402
+from engine.rules.compile import compile_policy  # noqa: E402
 
 NOW = 1717400000  # 2024-06-03T07:33:20Z
 
@@ -111,9 +111,9 @@ def bench_decide(doc: dict, compiled, n: int) -> None:
     one evaluation; bench/bench_decide.py measures the full `Engine.decide` on many tickets."""
     from datetime import datetime, timezone
 
-    from engine.decide import decide
-    from engine.model import Policy
-    from engine.ticket import validate_ticket
+    from engine.decisions.decide import decide
+    from engine.policy.model import Policy
+    from engine.decisions.ticket import validate_ticket
 
     policy = Policy.from_document(doc)
     ticket = validate_ticket(TICKET)

@@ -16,6 +16,6 @@ def __getattr__(name: str):
         from engine import api
         return getattr(api, name)
     if name in __all__:
-        from engine import errors
+        from engine.core import errors
         return getattr(errors, name)
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

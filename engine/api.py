@@ -15,18 +15,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-from engine import apply as apply_mod
-from engine import check as check_mod
-from engine import decide as decide_mod
-from engine.bundle import Bundle, load_directory, load_files
-from engine.compile import CompiledPolicy
-from engine.diagnostics import sort_diagnostics
-from engine.errors import NoVersionError, PolicyError, TicketError, UnknownActionError, UnknownVersionError
-from engine.model import Policy
-from engine.paths import default_rules_dir
-from engine.selfcheck import ENGINE_CROSSCHECK_FACTS, compile_document, verify
-from engine.ticket import parse_time, reference_problems, validate_ticket
-from engine.timeutil import iso, now as wall_clock, parse_aware
+from engine.decisions import apply as apply_mod
+from engine.decisions import check as check_mod
+from engine.decisions import decide as decide_mod
+from engine.policy.bundle import Bundle, load_directory, load_files
+from engine.rules.compile import CompiledPolicy
+from engine.core.problems import Diagnostic, sort_diagnostics
+from engine.core.errors import NoVersionError, PolicyError, TicketError, UnknownActionError, UnknownVersionError
+from engine.policy.model import Policy
+from engine.core.resources import default_rules_dir
+from engine.pipeline.stages import CROSSCHECK_FACTS, ENGINE_CROSSCHECK_FACTS, compile_document, verify
+from engine.decisions.ticket import parse_time, reference_problems, validate_ticket
+from engine.core.timeutil import iso, now as wall_clock, parse_aware
 
 ACTORS = ("merchant", "buyer")
 ANSWERS = ("accept", "reject", "timeout")
@@ -177,3 +177,13 @@ class Engine:
                                     "message": "`at` has no UTC offset"}])
             return at
         return parse_time(at, "/at")  # the ticket's time rules: same codes as over HTTP
+
+
+def engine_builds(bundle: Bundle) -> list[Diagnostic]:
+    """`aftersale validate`'s check past loading: exactly what the service does before it serves a
+    bundle (build an Engine), with a larger cross-check."""
+    try:
+        Engine(bundle, crosscheck_facts=CROSSCHECK_FACTS).close()
+    except PolicyError as exc:
+        return exc.diagnostics
+    return []

@@ -9,9 +9,9 @@ from typing import Any, Callable
 
 import yaml
 
-from engine.compile import compile_policy
-from engine.model import Policy
-from engine.ticket import parse_time, validate_ticket
+from engine.rules.compile import compile_policy
+from engine.policy.model import Policy
+from engine.decisions.ticket import parse_time, validate_ticket
 
 ROOT = Path(__file__).resolve().parents[1]
 LATEST = ROOT / "rules" / "2024-05-31.yaml"

@@ -7,8 +7,8 @@ import pytest
 from referencing import Registry, Resource
 
 from decide_support import at, latest, receiving, ticket, with_pending
-from engine.apply import apply
-from engine.errors import UnknownActionError
+from engine.decisions.apply import apply
+from engine.core.errors import UnknownActionError
 
 ROOT = Path(__file__).resolve().parents[1]
 _schemas = {name: json.loads((ROOT / "schemas" / name).read_text(encoding="utf-8"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import shutil
 
-from engine import changelog
+from engine.history import changelog
 from engine.cli.main import main
-from engine.history import load_versions
-from engine.paths import default_rules_dir
+from engine.history.versions import load_versions
+from engine.core.resources import default_rules_dir
 
 
 def entries():

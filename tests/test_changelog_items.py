@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from engine.api import Engine
-from engine.errors import TicketError
-from engine.paths import REPO_ROOT
-from engine.timeutil import parse_aware
+from engine.core.errors import TicketError
+from engine.core.resources import REPO_ROOT
+from engine.core.timeutil import parse_aware
 
 RULES_DIR = REPO_ROOT / "rules"
 AT = "2024-06-10T12:00:00+08:00"  # one moment for both versions: only the policy differs

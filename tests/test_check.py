@@ -6,9 +6,9 @@ import jsonschema
 import pytest
 
 from decide_support import at, latest, receiving, ticket, variant, with_pending
-from engine.check import check
-from engine.errors import PayloadError, UnknownActionError
-from engine.payload import lua_pattern, match_carrier, payload_facts
+from engine.decisions.check import check
+from engine.core.errors import PayloadError, UnknownActionError
+from engine.decisions.payload import lua_pattern, match_carrier, payload_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_SCHEMA = jsonschema.Draft202012Validator(

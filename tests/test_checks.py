@@ -9,11 +9,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from engine import checks, vocabulary
-from engine.bundle import load_directory, load_files
-from engine.diagnostics import Diagnostic
-from engine.errors import PolicyError
-from engine.factnames import FACTS
+from engine.policy import checks
+from engine.core import vocabulary
+from engine.policy.bundle import load_directory, load_files
+from engine.core.problems import Diagnostic
+from engine.core.errors import PolicyError
+from engine.core.factnames import FACTS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "policies"
 VALID = FIXTURES / "valid" / "2024-03-22.yaml"
@@ -362,7 +363,7 @@ def test_problems_from_every_file_in_one_run(tmp_path):
 
 def test_versions_must_increase_in_file_name_order(tmp_path, monkeypatch):
     # only the version checks: the declared-changes check (another module) would also diff these
-    from engine.checks import versions
+    from engine.policy.checks import versions
 
     monkeypatch.setattr(checks, "_BUNDLE_CHECKS", [versions.unique_versions, versions.effective_from_increases])
     text = VALID.read_text("utf-8")
@@ -379,7 +380,7 @@ def test_versions_must_increase_in_file_name_order(tmp_path, monkeypatch):
 
 
 def test_duplicate_versions(tmp_path, monkeypatch):
-    from engine.checks import versions
+    from engine.policy.checks import versions
 
     monkeypatch.setattr(checks, "_BUNDLE_CHECKS", [versions.unique_versions])
     text = VALID.read_text("utf-8")
@@ -484,7 +485,7 @@ def test_a_reachable_refund_type_loads(tmp_path):
 
 
 def test_bundle_api_and_locate():
-    from engine.bundle import load_document, locate
+    from engine.policy.bundle import load_document, locate
 
     document = load_document(VALID)
     assert document.version == "2024-03-22" and document.file == str(VALID)

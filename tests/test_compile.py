@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.compile import FEATURE_DENY_CODE, compile_policy
-from engine.conditions import CompileError
-from engine.runtime import FactError, RuntimeFault
+from engine.rules.compile import FEATURE_DENY_CODE, compile_policy
+from engine.policy.conditions import CompileError
+from engine.rules.durable import FactError, RuntimeFault
 
 ROOT = Path(__file__).resolve().parents[1]
 

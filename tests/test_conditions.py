@@ -3,9 +3,9 @@ import itertools
 
 import pytest
 
-from engine.conditions import (NUM, STR, CompileError, NeverFires, anchored, compile_condition,
+from engine.policy.conditions import (NUM, STR, CompileError, NeverFires, anchored, compile_condition,
                                make_predicate, resolve_param)
-from engine.runtime import RulesetRunner
+from engine.rules.durable import RulesetRunner
 
 DOC = {
     "version": "t",

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from engine.cli.main import main
-from engine.corpus import Vocabulary, generate, latest_time
-from engine.history import load_versions
-from engine.ticket import validate_ticket
+from engine.history.corpus import Vocabulary, generate, latest_time
+from engine.history.versions import load_versions
+from engine.decisions.ticket import validate_ticket
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.compile import compile_policy
-from engine.crosscheck import Mismatch, crosscheck, fact_domains, generate_facts
-from engine.plain import PlainStage
+from engine.rules.compile import compile_policy
+from engine.rules.crosscheck import Mismatch, crosscheck, fact_domains, generate_facts
+from engine.rules.plain import PlainStage
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = sorted((ROOT / "rules").glob("*.yaml"))
@@ -91,10 +91,10 @@ def test_bundled_policy_durable_and_plain_agree(path):
 def test_facts_of_synthetic_tickets_agree(path):
     """The real fact builder's output (engine/facts.py over engine/corpus.py tickets) passes the
     runtime's validation and fires the same rules on both evaluators."""
-    from engine import corpus
-    from engine import facts as facts_mod
-    from engine.model import Policy
-    from engine.ticket import parse_time
+    from engine.history import corpus
+    from engine.decisions import facts as facts_mod
+    from engine.policy.model import Policy
+    from engine.decisions.ticket import parse_time
 
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     policy, compiled = Policy.from_document(doc), compile_policy(doc)

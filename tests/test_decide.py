@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from decide_support import at, latest, receiving, ticket, variant, with_pending
-from engine.decide import decide
+from engine.decisions.decide import decide
 
 ROOT = Path(__file__).resolve().parents[1]
 DECISION_SCHEMA = jsonschema.Draft202012Validator(
@@ -227,7 +227,7 @@ def test_at_is_rendered_in_the_policy_zone():
 
 
 def test_templates_render_placeholders_for_this_ticket():
-    from engine.render import render, yuan
+    from engine.decisions.render import render, yuan
 
     assert (yuan(12345), yuan(5), yuan(40000)) == ("123.45", "0.05", "400.00")
     assert render("退款{refund_amount_yuan}元，{unknown}", {"refund_amount_yuan": "1.00"}) == "退款1.00元，{unknown}"
@@ -243,8 +243,8 @@ def test_a_bundle_durable_refuses_builds_no_engine_and_leaks_no_ruleset(monkeypa
     """Engine opens every version's rulesets at build: a failure on a later version closes the
     earlier ones (the service relies on a failed build holding nothing before it keeps the old)."""
     from engine import api
-    from engine.bundle import load_directory
-    from engine.runtime import RulesetRunner, RuntimeFault
+    from engine.policy.bundle import load_directory
+    from engine.rules.durable import RulesetRunner, RuntimeFault
 
     bundle = load_directory(api.default_rules_dir())
     real_open = api.CompiledPolicy.open

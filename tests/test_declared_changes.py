@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from engine.checks.declared_changes import check_bundle
-from engine.history import load_versions
-from engine.paths import default_rules_dir
+from engine.policy.checks.declared_changes import check_bundle
+from engine.history.versions import load_versions
+from engine.core.resources import default_rules_dir
 
 
 @pytest.fixture()
@@ -97,8 +97,8 @@ def test_declared_change_matching_nothing_is_reported(rules_copy):
 
 
 def test_bundle_loader_runs_the_check(rules_copy):
-    from engine.bundle import load_directory
-    from engine.errors import PolicyError
+    from engine.policy.bundle import load_directory
+    from engine.core.errors import PolicyError
 
     newest = rules_copy / "2024-05-31.yaml"
     line = edit(newest, "negotiations_per_ticket: {value: 2,", "negotiations_per_ticket: {value: 3,")

@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from engine import diffrender
+from engine.policy.diff import render as diffrender
 from engine.cli.main import main
-from engine.diff import diff_documents
+from engine.policy.diff.semantic import diff_documents
 
 
 def base_document() -> dict:
@@ -214,7 +214,7 @@ def test_cli_broken_yaml_is_located(tmp_path, capsys):
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
 def test_cli_formats_on_bundled_rules(fmt, capsys):
-    from engine.history import load_versions
+    from engine.history.versions import load_versions
     docs = load_versions()
     assert len(docs) >= 2
     assert main(["diff", docs[-2].version, docs[-1].version, "--format", fmt]) == 0

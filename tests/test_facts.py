@@ -3,9 +3,9 @@
 import pytest
 
 from decide_support import DROP, at, latest, receiving, ticket, with_pending
-from engine.errors import TicketError
-from engine.facts import build_facts
-from engine.runtime import validate_facts
+from engine.core.errors import TicketError
+from engine.decisions.facts import build_facts
+from engine.rules.durable import validate_facts
 
 ALWAYS = {
     "ticket_id", "stage", "actor", "now", "ticket_type", "status", "scenario", "scenario_rejection",
@@ -104,8 +104,8 @@ def test_evidence_count_default_and_value():
 
 
 def test_fact_names_and_types_match_the_shared_fact_table():
-    from engine.factnames import FACTS
-    from engine.payload import payload_facts
+    from engine.core.factnames import FACTS
+    from engine.decisions.payload import payload_facts
 
     expected = {name for name, spec in FACTS.items()
                 if spec.stage is None and not spec.optional and name not in ("p_type", "p_refund_type")}

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from engine.cli.main import main
-from engine.corpus import Vocabulary, generate
-from engine.history import load_versions
-from engine.impact import Job, action_changes, run_impact
+from engine.history.corpus import Vocabulary, generate
+from engine.history.versions import load_versions
+from engine.history.impact import Job, action_changes, run_impact
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from engine.api import Engine
-from engine.paths import REPO_ROOT
-from engine.policytest import all_rule_ids, coverage, run_case, run_cases
-from engine.policytest_files import load_cases
+from engine.core.resources import REPO_ROOT
+from engine.policytests.runner import all_rule_ids, coverage, run_case, run_cases
+from engine.policytests.files import load_cases
 
 RULES_DIR = REPO_ROOT / "rules"
 CASES = load_cases([RULES_DIR / "tests"])

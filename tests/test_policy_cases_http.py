@@ -16,11 +16,11 @@ from server_support import RULES, Server
 
 from engine.api import Engine
 from engine.cli.main import main
-from engine.errors import (EngineError, NoVersionError, PayloadError, TicketError, UnknownActionError,
+from engine.core.errors import (EngineError, NoVersionError, PayloadError, TicketError, UnknownActionError,
                            UnknownVersionError)
-from engine.policytest import all_rule_ids, run_case
-from engine.policytest_files import load_cases
-from engine.policytest_http import HttpEngine, ServiceError
+from engine.policytests.runner import all_rule_ids, run_case
+from engine.policytests.files import load_cases
+from engine.policytests.http import HttpEngine, ServiceError
 
 CASES = load_cases([RULES / "tests"])
 AT = "2024-06-02T10:00:00+08:00"

@@ -11,9 +11,9 @@ import pytest
 
 from engine.api import Engine
 from engine.cli.main import main
-from engine.paths import REPO_ROOT
-from engine.policytest import all_rule_ids, coverage, run_case, same
-from engine.policytest_files import CaseFileError, deep_merge, load_cases
+from engine.core.resources import REPO_ROOT
+from engine.policytests.runner import all_rule_ids, coverage, run_case, same
+from engine.policytests.files import CaseFileError, deep_merge, load_cases
 
 RULES_DIR = REPO_ROOT / "rules"
 SHIPPED = load_cases([RULES_DIR / "tests"])

@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from engine.api import Engine
-from engine.paths import default_rules_dir
-from engine.policytest_files import load_cases
-from engine.regression import run_regression
+from engine.core.resources import default_rules_dir
+from engine.policytests.files import load_cases
+from engine.history.regression import run_regression
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-import engine.runtime as runtime
-from engine.compile import compile_policy
-from engine.runtime import FactError, RulesetRunner, RuntimeFault, validate_facts
+import engine.rules.durable as runtime
+from engine.rules.compile import compile_policy
+from engine.rules.durable import FactError, RulesetRunner, RuntimeFault, validate_facts
 
 
 def body(cond):
@@ -216,7 +216,7 @@ def test_evaluations_stay_exact_while_another_thread_builds_and_closes_rulesets(
 
 CRASH_SCRIPT = r"""
 import glob, yaml
-from engine.compile import compile_policy
+from engine.rules.compile import compile_policy
 docs = [yaml.safe_load(open(p, encoding="utf-8")) for p in sorted(glob.glob("rules/*.yaml"))]
 docs.append({"version": "inline", "rules": [
     {"id": f"{stage}{i}", "section": "s", "stage": stage, "action": "agree", "deny": {"code": "C", "message": "m"},

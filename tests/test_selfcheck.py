@@ -7,7 +7,7 @@ import re
 import shutil
 
 from engine.cli.main import main
-from engine.paths import default_rules_dir
+from engine.core.resources import default_rules_dir
 
 LATEST = default_rules_dir() / "2024-05-31.yaml"
 

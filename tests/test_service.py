@@ -93,7 +93,7 @@ def test_decide_equals_library(api, library, ticket, actor):
 def test_decide_response_follows_the_decision_schema(api):
     import jsonschema
 
-    from engine.paths import SCHEMAS_DIR
+    from engine.core.resources import SCHEMAS_DIR
     from engine.service.validation import SchemaStore
 
     store = SchemaStore(SCHEMAS_DIR)
@@ -279,9 +279,9 @@ def test_versions_and_documents(api, library):
 
 
 def test_diff_and_changelog(api):
-    from engine import diffrender
-    from engine.diff import diff_documents
-    from engine.history import resolve
+    from engine.policy.diff import render as diffrender
+    from engine.policy.diff.semantic import diff_documents
+    from engine.history.versions import resolve
 
     body = api.client.get("/v1/diff", params={"from": "2024-03-22", "to": "2024-04-22"}).json()
     old, new = resolve("2024-03-22", RULES), resolve("2024-04-22", RULES)
@@ -522,7 +522,7 @@ class FakeEngine:
 def test_a_bug_is_a_json_500_without_internals(tmp_path):
     import asyncio
 
-    from engine.paths import SCHEMAS_DIR
+    from engine.core.resources import SCHEMAS_DIR
     from engine.service.app import create_app
     from engine.service.settings import ServiceSettings
 

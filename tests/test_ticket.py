@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import TicketError
-from engine.ticket import parse_time, validate_ticket
+from engine.core.errors import TicketError
+from engine.decisions.ticket import parse_time, validate_ticket
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples" / "tickets").glob("*.json"))
@@ -121,8 +121,8 @@ def test_every_schema_spells_a_time_the_way_the_library_checks_it():
     """One time syntax across the contract: the library (jsoncheck.TIME_PATTERN, used for `at`
     and ticket times) and every schema's `time` pattern agree, so HTTP and library accept and
     refuse the same strings."""
-    from engine.jsoncheck import TIME_PATTERN
-    from engine.paths import SCHEMAS_DIR
+    from engine.core.jsonschema_errors import TIME_PATTERN
+    from engine.core.resources import SCHEMAS_DIR
 
     patterns = {}
     for path in [SCHEMAS_DIR / "ticket.schema.json", SCHEMAS_DIR / "policytest.schema.json",
@@ -143,7 +143,7 @@ def test_every_schema_spells_a_time_the_way_the_library_checks_it():
 ])
 def test_engine_at_follows_the_contracts_time_syntax(text, code):
     from engine import Engine
-    from engine.errors import TicketError
+    from engine.core.errors import TicketError
 
     with pytest.raises(TicketError) as caught:
         Engine._resolve_at(text)
@@ -153,8 +153,8 @@ def test_engine_at_follows_the_contracts_time_syntax(text, code):
 def test_every_schema_names_the_actions_of_the_vocabulary():
     """The action names are listed in several schemas (the contract) and in engine/vocabulary.py
     (the code): they must be the same list everywhere, so adding an action is one visible change."""
-    from engine.paths import SCHEMAS_DIR
-    from engine.vocabulary import BUYER_ACTIONS, MERCHANT_ACTIONS
+    from engine.core.resources import SCHEMAS_DIR
+    from engine.core.vocabulary import BUYER_ACTIONS, MERCHANT_ACTIONS
 
     actions = set(MERCHANT_ACTIONS) | set(BUYER_ACTIONS)
     found = {}

@@ -8,7 +8,7 @@ import pytest
 
 from engine.cli import validate as validate_cmd
 from engine.cli.main import main
-from engine.paths import REPO_ROOT
+from engine.core.resources import REPO_ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "policies"
 VALID = FIXTURES / "valid"

@@ -5,7 +5,7 @@ import json
 import shutil
 
 from engine.cli.main import main
-from engine.paths import default_rules_dir
+from engine.core.resources import default_rules_dir
 
 
 def run_json(capsys, *argv):

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from engine.api import Engine
-from engine.errors import InputError
-from engine.facts import build_facts
-from engine.ticket import validate_ticket
+from engine.core.errors import InputError
+from engine.decisions.facts import build_facts
+from engine.decisions.ticket import validate_ticket
 from engine.wechat import platform_view, proposal_from_platform, ticket_from_platform
 from engine.wechat import codes
-from engine.wechat.cli_input import load_platform_ticket, platform_ticket_from_document
+from engine.cli.wechat_input import load_platform_ticket, platform_ticket_from_document
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wechat"
 ORDER_FIXTURES = sorted(p.stem for p in FIXTURES.glob("*.json"))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import yamlsafe
-from engine.errors import PolicyError
-from engine.yamlsafe import MAX_ALIAS_NODES, MAX_BYTES, load_yaml, pointer_join
+from engine.policy import yamlsafe
+from engine.core.errors import PolicyError
+from engine.policy.yamlsafe import MAX_ALIAS_NODES, MAX_BYTES, load_yaml, pointer_join
 
 
 def problems(source, **kwargs):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine import changelog
+from engine.history import changelog
 from engine.cli.output import emit_json
-from engine.history import load_versions
+from engine.history.versions import load_versions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

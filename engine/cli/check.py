@@ -5,7 +5,7 @@ import argparse
 
 from engine.cli.output import emit_json, read_json_arg
 from engine.cli.ticket_input import add_common_arguments, load_engine, load_ticket, parse_at, present
-from engine.errors import InputError
+from engine.core.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

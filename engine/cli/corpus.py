@@ -5,10 +5,10 @@ import argparse
 import json
 import sys
 
-from engine.corpus import DEFAULT_END, DEFAULT_START, Vocabulary, generate
-from engine.errors import InputError
-from engine.history import load_versions, resolve
-from engine.timeutil import iso, parse_aware
+from engine.history.corpus import DEFAULT_END, DEFAULT_START, Vocabulary, generate
+from engine.core.errors import InputError
+from engine.history.versions import load_versions, resolve
+from engine.core.timeutil import iso, parse_aware
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine import diffrender
+from engine.policy.diff import render as diffrender
 from engine.cli.output import emit_json
-from engine.diff import diff_documents
-from engine.history import resolve
+from engine.policy.diff.semantic import diff_documents
+from engine.history.versions import resolve
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 from engine.cli.output import emit_json
-from engine.errors import InputError
-from engine.impact import ACTORS, CHUNK, KINDS, Job, Tally, check_versions, count_tickets, run_impact, stderr_progress
-from engine.timeutil import iso, parse_aware
+from engine.core.errors import InputError
+from engine.history.impact import ACTORS, CHUNK, KINDS, Job, Tally, check_versions, count_tickets, run_impact, stderr_progress
+from engine.core.timeutil import iso, parse_aware
 
 SHORT = {"allowed_to_denied": "allow→deny", "denied_to_allowed": "deny→allow",
          "denial_codes_changed": "codes", "advice_changed": "advice", "refund_types_changed": "refund types",

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 
 # Each name is a module engine/cli/<name>.py. Listed here, not discovered, so that a missing or
 # broken command is an import error in the tests rather than a silently absent command.

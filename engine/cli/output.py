@@ -17,7 +17,7 @@ def emit_json(data: Any, stream=None) -> None:
 
 def read_json_arg(path: str, what: str) -> Any:
     """Read JSON from a file path or `-` (stdin); raise InputError naming the file on failure."""
-    from engine.errors import InputError
+    from engine.core.errors import InputError
 
     try:
         text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from engine.api import Engine
-    from engine.paths import default_rules_dir
+    from engine.core.resources import default_rules_dir
     from engine.service.errors import configure_logging
     from engine.service.meta import SUPERVISOR_PID_ENV
     from engine.service.settings import ServiceSettings
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def try_it(host: str, port: int) -> str:
     """A working request against the bundled example, to paste into another terminal."""
-    from engine.paths import REPO_ROOT
+    from engine.core.resources import REPO_ROOT
 
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     example = REPO_ROOT / "examples" / "requests" / "decide-merchant.json"

@@ -47,10 +47,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.api import Engine
-    from engine.paths import default_rules_dir
-    from engine.policytest import coverage, format_coverage, run_cases
-    from engine.regression import run_regression
-    from engine.policytest_files import load_cases
+    from engine.core.resources import default_rules_dir
+    from engine.policytests.runner import coverage, format_coverage, run_cases
+    from engine.history.regression import run_regression
+    from engine.policytests.files import load_cases
 
     rules_dir = Path(args.rules) if args.rules else default_rules_dir()
     cases = load_cases(args.paths or [rules_dir / "tests"])
@@ -107,7 +107,7 @@ def _service(url: str, rules_dir: Path):
     """An HttpEngine on `url`, once the service answered; None (after saying why) when it did not.
     The local rules give the rule ids only: if the service serves other rules, say so up front,
     since `covers`/`fired` problems and coverage would then describe the local rules."""
-    from engine.policytest_http import HttpEngine, ServiceError
+    from engine.policytests.http import HttpEngine, ServiceError
 
     engine = HttpEngine(url, rules_dir=rules_dir)
     try:

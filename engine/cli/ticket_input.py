@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime
 
 from engine.cli.output import read_json_arg
-from engine.errors import InputError
+from engine.core.errors import InputError
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def parse_at(args: argparse.Namespace) -> datetime | None:
     """`--at` as an aware datetime (None: the engine reads the clock); a naive time is refused."""
     if args.at is None:
         return None
-    from engine.jsoncheck import TIME_MESSAGES, time_problem
+    from engine.core.jsonschema_errors import TIME_MESSAGES, time_problem
 
     value = time_problem(args.at)
     if isinstance(value, datetime):
@@ -45,7 +45,7 @@ def load_ticket(args: argparse.Namespace, engine) -> dict:
     data = read_json_arg(args.ticket, "ticket")
     if args.input == "ticket":
         return data
-    from engine.wechat.cli_input import platform_ticket_from_document
+    from engine.cli.wechat_input import platform_ticket_from_document
 
     return platform_ticket_from_document(data, policy=engine)
 

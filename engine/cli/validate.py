@@ -17,12 +17,13 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
-from engine.bundle import Bundle, load_files, policy_files
+from engine.policy.bundle import Bundle, load_files, policy_files
 from engine.cli.output import emit_json
-from engine.diagnostics import Diagnostic, sort_diagnostics
-from engine.errors import PolicyError
-from engine.paths import default_rules_dir
-from engine.selfcheck import CROSSCHECK_FACTS, engine_builds
+from engine.core.problems import Diagnostic, sort_diagnostics
+from engine.core.errors import PolicyError
+from engine.core.resources import default_rules_dir
+from engine.api import engine_builds
+from engine.pipeline.stages import CROSSCHECK_FACTS
 
 EXTRA_CHECKS: list[Callable[[Bundle], Iterable[Diagnostic]]] = [engine_builds]
 

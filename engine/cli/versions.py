@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from engine.cli.output import emit_json
-from engine.errors import InputError
-from engine.history import VersionDocument, load_versions
-from engine.timeutil import iso, now, parse_aware
+from engine.core.errors import InputError
+from engine.history.versions import VersionDocument, load_versions
+from engine.core.timeutil import iso, now, parse_aware
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

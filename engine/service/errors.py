@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from engine import errors as engine_errors
+from engine.core import errors as engine_errors
 
 logger = logging.getLogger("aftersale.service")
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.errors import EngineError, InputError, TicketError
+from engine.core.errors import EngineError, InputError, TicketError
 from engine.service.decision_log import new_decision_id
 from engine.service.errors import ApiError, from_engine_error, internal_error
 from engine.service.responses import json_response

@@ -11,12 +11,12 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.errors import NoVersionError
+from engine.core.errors import NoVersionError
 from engine.service.errors import ApiError
 from engine.service.handlers import endpoint
 from engine.service.responses import json_response
 from engine.service.state import ServiceState
-from engine.timeutil import now as wall_clock, parse_aware
+from engine.core.timeutil import now as wall_clock, parse_aware
 
 # Set by `aftersale serve` when it supervises several workers: POST /admin/reload reaches one
 # worker, which asks the supervisor to pass SIGHUP on to every worker.
@@ -84,8 +84,8 @@ async def version_document(request: Request, state: ServiceState) -> Response:
 
 @endpoint
 async def diff(request: Request, state: ServiceState) -> Response:
-    from engine import diffrender
-    from engine.diff import diff_documents
+    from engine.policy.diff import render as diffrender
+    from engine.policy.diff.semantic import diff_documents
 
     params = request.query_params
     missing = [{"path": f"/{name}", "code": "missing_field", "message": f"query parameter `{name}` is required"}
@@ -103,8 +103,8 @@ async def diff(request: Request, state: ServiceState) -> Response:
 
 @endpoint
 async def changelog(request: Request, state: ServiceState) -> Response:
-    from engine import changelog as changelog_mod
-    from engine.history import VersionDocument
+    from engine.history import changelog as changelog_mod
+    from engine.history.versions import VersionDocument
 
     order = request.query_params.get("order", "oldest")
     if order not in ("oldest", "newest"):

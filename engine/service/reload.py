@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from engine.errors import EngineError, PolicyError
+from engine.core.errors import EngineError, PolicyError
 
 logger = logging.getLogger("aftersale.service")
 

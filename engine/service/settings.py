@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from engine.paths import SCHEMAS_DIR, default_rules_dir
+from engine.core.resources import SCHEMAS_DIR, default_rules_dir
 
 PREFIX = "AFTERSALE_SERVE_"
 

@@ -16,7 +16,7 @@ import fastjsonschema
 import jsonschema
 from referencing import Registry, Resource
 
-from engine.jsoncheck import leaf_problems
+from engine.core.jsonschema_errors import leaf_problems
 from engine.service.errors import ApiError
 
 # Every schema file declares `$id` under this base; references between files are relative to it,

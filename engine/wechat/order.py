@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.errors import InputError, TicketError
-from engine.ticket import validate_ticket
-from engine.timeutil import iso
+from engine.core.errors import InputError, TicketError
+from engine.decisions.ticket import validate_ticket
+from engine.core.timeutil import iso
 from engine.wechat import codes
-from engine.jsoncheck import json_type
+from engine.core.jsonschema_errors import json_type
 from engine.wechat.reader import Problems, Reader
 from engine.wechat.reasons import reason_id_for_code
 
@@ -348,7 +348,7 @@ def _resolve_policy(policy: Any, at: int | None) -> Any:
         from engine.wechat.bundled import bundled_engine
         policy = bundled_engine()
     if hasattr(policy, "version_at"):
-        from engine.timeutil import from_epoch
+        from engine.core.timeutil import from_epoch
         when = from_epoch(at) if at is not None else None
         policy = policy.policy(policy.version_at(when))
     return policy

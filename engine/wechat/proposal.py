@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.errors import InputError
+from engine.core.errors import InputError
 from engine.wechat import codes
-from engine.jsoncheck import json_type
+from engine.core.jsonschema_errors import json_type
 from engine.wechat.reader import Problems, Reader
 from engine.wechat.reasons import reason_id_for_code
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.errors import InputError
-from engine.timeutil import NaiveTimeError, parse_aware, to_epoch
-from engine.jsoncheck import json_type
+from engine.core.errors import InputError
+from engine.core.timeutil import NaiveTimeError, parse_aware, to_epoch
+from engine.core.jsonschema_errors import json_type
 
 MISSING: Any = object()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from engine.vocabulary import MERCHANT_ACTIONS
+from engine.core.vocabulary import MERCHANT_ACTIONS
 from engine.wechat import codes
 
 

@@ -1,0 +1,39 @@
+"""`--input wechat` for the decide / check CLI: a file `{"order": <platform payload>, "context": {...}}`.
+
+`order` is the getaftersaleorder response (or its after_sale_order object), `context` what the
+platform does not keep (see docs/wechat.md). Errors point into the file: `/order/after_sale_order/...`,
+`/context/...`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.core.errors import InputError
+from engine.wechat.order import ticket_from_platform
+from engine.core.jsonschema_errors import json_type
+
+FILE_KEYS = ("order", "context")
+
+
+def load_platform_ticket(path: str, policy: Any = None) -> dict:
+    """Ticket facts from a platform input file (`-` reads stdin). `policy`: as for
+    `ticket_from_platform` (a Policy or an Engine; None uses the bundled rules)."""
+    from engine.cli.output import read_json_arg
+
+    return platform_ticket_from_document(read_json_arg(path, "platform input"), policy)
+
+
+def platform_ticket_from_document(document: Any, policy: Any = None) -> dict:
+    if not isinstance(document, dict):
+        raise InputError([{"path": "/", "code": "wrong_type",
+                           "message": f"a platform input file holds an object {{\"order\": ..., \"context\": ...}}, "
+                                      f"not {json_type(document)}"}], "invalid platform input")
+    problems = [{"path": f"/{key}", "code": "missing", "message": f"`{key}` is required"}
+                for key in FILE_KEYS if key not in document]
+    problems += [{"path": f"/{key}", "code": "unknown_field",
+                  "message": f"unknown field `{key}` (known: {', '.join(FILE_KEYS)})"}
+                 for key in document if key not in FILE_KEYS]
+    if problems:
+        raise InputError(problems, "invalid platform input")
+    return ticket_from_platform(document["order"], document["context"], policy=policy,
+                                base="/order", context_base="/context")

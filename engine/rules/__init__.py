@@ -1,0 +1,1 @@
+"""Stage 2, Policy to evaluators: rule conditions, the compiler to durable_rules rulesets, the durable_rules runtime (the only module importing durable_rules), the plain evaluator and the cross-check between them."""

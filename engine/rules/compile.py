@@ -1,0 +1,252 @@
+"""Policy document → `CompiledPolicy`: per stage a durable_rules ruleset definition, a rule index
+with the same conditions as Python predicates, and the generated feature rules.
+
+Works on the raw policy dict (what yaml.safe_load gives for `rules/<version>.yaml`, validated by the
+loader); `{param}` operands are resolved here, so a compiled policy needs nothing else.
+Durable rule names are `r0, r1, ...` (rule ids contain dots, which durable reads as nesting); the
+mapping is kept in `CompiledRule.durable_name` / `CompiledPolicy.durable_names`.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from engine.policy.conditions import (STR, CompileError, NeverFires, anchored, compile_condition,
+                               make_predicate)
+from engine.rules.plain import PlainStage
+from engine.rules.durable import FactError, FactValidator, RulesetRunner, RuntimeFault
+from engine.core.vocabulary import BUYER_ACTIONS, MERCHANT_ACTIONS, STAGES
+from engine.core.vocabulary import EFFECTS as EFFECT_KINDS
+
+FEATURE_DENY_CODE = "FEATURE_NOT_IN_POLICY"
+
+# durable ruleset names must be unique in the process: a counter lets a hot reload compile the same
+# version again while the old one still serves requests
+_ruleset_serial = itertools.count(1)
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledRule:
+    id: str
+    stage: str
+    actions: tuple[str, ...]
+    effect_kind: str                 # deny | restrict | advise | violation | outcome
+    effect: dict                     # the effect mapping as written (params inside are not resolved)
+    section: str
+    predicate: Callable[[Mapping], bool]   # same semantics as the durable rule (anchors included)
+    dropped: bool = False            # never fires (a `{param}` is null); not in any ruleset
+    drop_reason: str | None = None
+    actor: str | None = None
+    durable_name: str | None = None  # `r<n>`; None when dropped
+    condition: dict | None = None    # durable expression of `when` (None: always / dropped)
+    python: str = "False"            # Python expression of `when` over `f`
+    generated: bool = False          # a feature rule made by the compiler, not written in the file
+    index: int = 0                   # rule order (feature rules first, then the file's order)
+
+
+@dataclass(eq=False)
+class CompiledPolicy:
+    version: str
+    rules: dict[str, CompiledRule]                 # id → rule, in rule order, dropped included
+    definitions: dict[str, dict]                   # stage → durable ruleset definition
+    ruleset_names: dict[str, str]                  # stage → unique durable ruleset name
+    durable_names: dict[str, str]                  # `r<n>` → rule id
+    fact_types: dict[str, str]                     # fact → "str" | "num" (what the conditions compare)
+    _plain: dict[str, PlainStage] = field(repr=False, default_factory=dict)
+    _runners: dict[str, RulesetRunner] = field(repr=False, default_factory=dict)
+    _lock: threading.Lock = field(repr=False, default_factory=threading.Lock)
+    _validate: FactValidator = field(repr=False, default_factory=FactValidator)
+    # stage → the facts its conditions read: only those are sent to durable (less JSON to build
+    # and parse; a fact no condition names cannot change which rules fire)
+    _reads: dict[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
+    _closed: bool = field(repr=False, default=False)
+
+    @property
+    def dropped(self) -> dict[str, str]:
+        """id → why the rule never fires."""
+        return {r.id: r.drop_reason or "" for r in self.rules.values() if r.dropped}
+
+    def rules_in(self, stage: str) -> list[CompiledRule]:
+        return [r for r in self.rules.values() if r.stage == stage]
+
+    def ruleset_json(self, stage: str) -> str:
+        return json.dumps(self.definitions[stage], ensure_ascii=False, separators=(",", ":"))
+
+    def fired(self, stage: str, facts: Mapping) -> list[str]:
+        """Ids of the rules of `stage` that fire for `facts` on durable_rules, once each, in rule
+        order. Raises FactError for facts that are not normalized, RuntimeFault if durable fails."""
+        self._check(stage, facts)
+        runner = self._runners.get(stage) or self._open(stage)
+        names = runner.fired({k: facts[k] for k in self._reads[stage] if k in facts})
+        by_name = self.durable_names
+        if len(names) < 2:
+            return [by_name[n] for n in names]
+        rules = self.rules
+        ids = {by_name[n] for n in names}  # `$or` with k true branches fires k times
+        return sorted(ids, key=lambda rid: rules[rid].index)
+
+    def fired_plain(self, stage: str, facts: Mapping) -> list[str]:
+        """Same as `fired`, on the plain-Python evaluator."""
+        self._check(stage, facts)
+        return self._plain[stage].fired(facts)
+
+    def _check(self, stage: str, facts: Mapping) -> None:
+        if stage not in self._plain:
+            raise FactError(f"unknown stage `{stage}` (known: {', '.join(STAGES)})")
+        self._validate(facts)
+        if facts.get("stage") != stage:
+            raise FactError(f"facts are for stage `{facts.get('stage')}`, evaluated as `{stage}`")
+
+    def _open(self, stage: str) -> RulesetRunner:
+        with self._lock:
+            if self._closed:
+                raise RuntimeFault(f"policy {self.version} was closed (reloaded); use the new one")
+            runner = self._runners.get(stage)
+            if runner is None:
+                runner = RulesetRunner(self.ruleset_names[stage], self.definitions[stage])
+                self._runners[stage] = runner
+            return runner
+
+    def open(self) -> "CompiledPolicy":
+        """Create every stage's durable ruleset now (else on first use). Returns self."""
+        for stage in STAGES:
+            self._runners.get(stage) or self._open(stage)
+        return self
+
+    def close(self) -> None:
+        """Release the durable rulesets (hot reload). `fired` fails afterwards; `fired_plain` works."""
+        with self._lock:
+            self._closed = True
+            runners, self._runners = list(self._runners.values()), {}
+        for runner in runners:
+            runner.close()
+
+
+def _actions(rule: Mapping, path: str) -> tuple[str, ...]:
+    action = rule.get("action")
+    items = [action] if isinstance(action, str) else action
+    if not isinstance(items, list) or not items or not all(isinstance(a, str) and a for a in items):
+        raise CompileError(f"{path}/action", "`action` must be an action name or a non-empty list of them")
+    return tuple(items)
+
+
+def _effect(rule: Mapping, path: str) -> tuple[str, dict]:
+    kinds = [k for k in EFFECT_KINDS if k in rule]
+    if len(kinds) != 1:
+        raise CompileError(path, f"a rule needs exactly one effect of {', '.join(EFFECT_KINDS)}; found {kinds or 'none'}")
+    effect = rule[kinds[0]]
+    if not isinstance(effect, Mapping):
+        raise CompileError(f"{path}/{kinds[0]}", "an effect must be a mapping")
+    return kinds[0], dict(effect)
+
+
+def _feature_rules(doc: Mapping) -> list[dict]:
+    features = doc.get("features") or {}
+    if not isinstance(features, Mapping):
+        raise CompileError("/features", "`features` must be a mapping")
+    out = []
+    for name, spec in features.items():
+        if name in MERCHANT_ACTIONS + BUYER_ACTIONS and isinstance(spec, Mapping) and spec.get("enabled") is False:
+            out.append({"id": f"feature.{name}.disabled", "stage": "gate", "action": name,
+                        "actor": "merchant" if name in MERCHANT_ACTIONS else "buyer",
+                        "section": spec.get("section", ""),
+                        "deny": {"code": FEATURE_DENY_CODE, "message": f"该版本的政策不提供此功能：{name}",
+                                 "unlock": {"kind": "never"}},
+                        "_path": f"/features/{name}"})
+    return out
+
+
+def _merge_types(into: dict[str, str], types: Mapping[str, str], path: str) -> None:
+    for name, group in types.items():
+        seen = into.setdefault(name, group)
+        if seen != group:
+            raise CompileError(path, f"fact `{name}` is compared with a {group} value here and a {seen} value elsewhere")
+
+
+def _unify_pairs(types: dict[str, str], pairs: list[tuple[str, str, str]]) -> None:
+    """`{fact: other}` comparisons: both sides must be of one type group."""
+    changed = True
+    while changed:
+        changed = False
+        for left, right, path in pairs:
+            a, b = types.get(left), types.get(right)
+            if a and b and a != b:
+                raise CompileError(path, f"facts `{left}` ({a}) and `{right}` ({b}) cannot be compared")
+            if a and not b:
+                types[right], changed = a, True
+            elif b and not a:
+                types[left], changed = b, True
+
+
+def _ruleset_name(version: str, stage: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", version)
+    return f"v{safe}_{stage}_{next(_ruleset_serial)}"
+
+
+def compile_policy(doc: Mapping) -> CompiledPolicy:
+    """Compile a policy document. Raises CompileError (with a document path) for what cannot be
+    compiled; a rule whose `{param}` is null is kept in `rules` with `dropped=True`."""
+    if not isinstance(doc, Mapping):
+        raise CompileError("/", "a policy document must be a mapping")
+    version = doc.get("version")
+    if not isinstance(version, str) or not version:
+        raise CompileError("/version", "`version` must be a non-empty string")
+    raw_rules = doc.get("rules") or []
+    if not isinstance(raw_rules, list):
+        raise CompileError("/rules", "`rules` must be a list")
+    items = _feature_rules(doc) + [
+        dict(rule, _path=f"/rules/{i}") if isinstance(rule, Mapping) else {"_path": f"/rules/{i}", "_bad": True}
+        for i, rule in enumerate(raw_rules)]
+
+    rules: dict[str, CompiledRule] = {}
+    fact_types: dict[str, str] = {"ticket_id": STR, "stage": STR}
+    pairs: list[tuple[str, str, str]] = []
+    bodies: dict[str, dict] = {stage: {} for stage in STAGES}
+    durable_names: dict[str, str] = {}
+    reads: dict[str, set] = {stage: {"ticket_id", "stage"} for stage in STAGES}
+    for index, raw in enumerate(items):
+        path = raw["_path"]
+        if raw.get("_bad"):
+            raise CompileError(path, "a rule must be a mapping")
+        rid = raw.get("id")
+        if not isinstance(rid, str) or not rid:
+            raise CompileError(f"{path}/id", "a rule needs a non-empty string `id`")
+        if rid in rules:
+            raise CompileError(f"{path}/id", f"duplicate rule id `{rid}`")
+        stage = raw.get("stage")
+        if stage not in STAGES:
+            raise CompileError(f"{path}/stage", f"`stage` must be one of {', '.join(STAGES)}, got {stage!r}")
+        kind, effect = _effect(raw, path)
+        common = dict(id=rid, stage=stage, actions=_actions(raw, path), effect_kind=kind, effect=effect,
+                      section=str(raw.get("section", "")), actor=raw.get("actor"),
+                      generated="_path" in raw and raw["_path"].startswith("/features"), index=index)
+        try:
+            cond = compile_condition(raw.get("when"), doc, f"{path}/when")
+        except NeverFires as never:
+            rules[rid] = CompiledRule(**common, predicate=_never, dropped=True, drop_reason=never.reason)
+            continue
+        _merge_types(fact_types, cond.fact_types, f"{path}/when")
+        pairs.extend((a, b, f"{path}/when") for a, b in sorted(cond.fact_pairs))
+        name = f"r{index}"
+        durable_names[name] = rid
+        bodies[stage][name] = anchored(cond.durable, stage)
+        reads[stage].update(cond.names)
+        rules[rid] = CompiledRule(**common, predicate=make_predicate(cond.python, stage, rid),
+                                  durable_name=name, condition=cond.durable, python=cond.python)
+    _unify_pairs(fact_types, pairs)
+
+    plain = {stage: PlainStage(stage, [(r.id, r.python) for r in rules.values()
+                                       if r.stage == stage and not r.dropped]) for stage in STAGES}
+    return CompiledPolicy(version=version, rules=rules, definitions=bodies,
+                          ruleset_names={stage: _ruleset_name(version, stage) for stage in STAGES},
+                          durable_names=durable_names, fact_types=fact_types, _plain=plain,
+                          _validate=FactValidator(fact_types),
+                          _reads={stage: tuple(sorted(names)) for stage, names in reads.items()})
+
+
+def _never(facts: Mapping) -> bool:
+    return False

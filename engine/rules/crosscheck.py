@@ -1,0 +1,164 @@
+"""Cross-check: durable_rules and the plain evaluator must fire the same rules for the same facts.
+
+`generate_facts` makes seeded random fact dicts around every boundary the conditions mention
+(integer operand −1, =, +1; each string literal and two strings no rule names; both booleans;
+fact-vs-fact comparisons near equality; sometimes a fact left out), and `crosscheck` compares the
+two evaluators over any iterable of fact dicts. `aftersale validate` calls both.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+from engine.rules.compile import STAGES, CompiledPolicy
+from engine.policy.conditions import STR
+from engine.core.factnames import FACTS
+
+_DEFAULT_INT = (0, 1, 2, 3600, 86400)
+_OTHER_STRINGS = ("", "zz_unknown_value")
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    version: str
+    stage: str
+    facts: dict
+    durable: tuple[str, ...]
+    plain: tuple[str, ...]
+
+    def describe(self) -> str:
+        only_d = sorted(set(self.durable) - set(self.plain))
+        only_p = sorted(set(self.plain) - set(self.durable))
+        return (f"{self.version} {self.stage}: durable only {only_d}, plain only {only_p}, "
+                f"order durable {list(self.durable)} plain {list(self.plain)}; facts {self.facts}")
+
+
+def crosscheck(compiled: CompiledPolicy, facts_iter: Iterable[Mapping], limit: int = 50) -> list[Mismatch]:
+    """Every fact dict (its `stage` says which stage) through both evaluators; the disagreements
+    (at most `limit`). Facts that fail validation raise FactError: fix the generator, not the rules."""
+    out: list[Mismatch] = []
+    for facts in facts_iter:
+        stage = facts["stage"]
+        durable = compiled.fired(stage, facts)
+        plain = compiled.fired_plain(stage, facts)
+        if durable != plain:
+            out.append(Mismatch(compiled.version, stage, dict(facts), tuple(durable), tuple(plain)))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def crosscheck_policy(compiled: CompiledPolicy, count: int = 3000, seed: int = 0) -> list[Mismatch]:
+    """`crosscheck` over `generate_facts(compiled, count, seed)`: what `aftersale validate` runs."""
+    return crosscheck(compiled, generate_facts(compiled, count=count, seed=seed))
+
+
+def _fact_specs() -> dict:
+    """engine/factnames.py's FACTS: name → spec with `type`, `values`, `stage`."""
+    return dict(FACTS)
+
+
+def _spec_values(spec) -> set:
+    kind = spec.type
+    if kind == "bool":
+        return {True, False}
+    if kind == "int":
+        return set(_DEFAULT_INT)
+    words = spec.values
+    return set(words) | set(_OTHER_STRINGS) if isinstance(words, tuple) else set(_OTHER_STRINGS)
+
+
+def fact_domains(compiled: CompiledPolicy) -> dict[str, list]:
+    """fact name → candidate values: the boundaries of every comparison that names it."""
+    domains: dict[str, set] = {}
+    for rule in compiled.rules.values():
+        if rule.dropped:
+            continue
+        _collect(rule.condition, domains)
+    for name, spec in _fact_specs().items():  # every fact the policy may name, not only those it does
+        values = _spec_values(spec)
+        if not domains.get(name) or spec.type == "str":
+            domains.setdefault(name, set()).update(values)
+    for name, group in compiled.fact_types.items():
+        if name not in domains:
+            domains[name] = set(_OTHER_STRINGS) if group == STR else set(_DEFAULT_INT)
+    for name, values in domains.items():
+        group = compiled.fact_types.get(name)
+        if not values:  # only tested for presence or compared with another fact
+            values.update(_OTHER_STRINGS if group == STR else _DEFAULT_INT)
+        elif group == STR:
+            values.update(_OTHER_STRINGS)
+        elif all(isinstance(v, bool) for v in values):
+            values.update((True, False))
+    domains.pop("stage", None)
+    domains.pop("ticket_id", None)
+    return {name: sorted(values, key=repr) for name, values in sorted(domains.items())}
+
+
+def _collect(expr, domains: dict[str, set]) -> None:
+    """Walk a durable expression, adding literal±1 around integer operands."""
+    if isinstance(expr, list):
+        for item in expr:
+            _collect(item, domains)
+        return
+    if not isinstance(expr, Mapping):
+        return
+    for key, value in expr.items():
+        if key in ("$and", "$or"):
+            _collect(value, domains)
+        elif key in ("$ex", "$nex"):
+            for name in value:
+                domains.setdefault(name, set())
+        elif key.startswith("$"):
+            _collect(value, domains)
+        else:
+            values = domains.setdefault(key, set())
+            if isinstance(value, Mapping) and "$m" in value:
+                domains.setdefault(value["$m"], set())
+            elif type(value) is int:
+                values.update((value - 1, value, value + 1))
+            else:
+                values.add(value)
+
+
+def generate_facts(compiled: CompiledPolicy, count: int = 3000, seed: int = 0,
+                   missing_rate: float = 0.03) -> Iterator[dict]:
+    """`count` seeded fact dicts, stages in turn, every fact of `fact_domains` drawn from its
+    domain (left out with probability `missing_rate`); fact-vs-fact pairs often set near equal."""
+    rng = random.Random(seed)
+    domains = fact_domains(compiled)
+    pairs = sorted({_pair(rule.condition) for rule in compiled.rules.values() if rule.condition} - {None})
+    names = list(domains)
+    specs = _fact_specs()
+    only_in = {name: getattr(spec, "stage", None) for name, spec in specs.items()}
+    for i in range(count):
+        stage = STAGES[i % len(STAGES)]
+        facts: dict = {"ticket_id": f"T-{i}", "stage": stage}
+        for name in names:
+            if only_in.get(name) not in (None, stage):  # a payload fact only in payload facts
+                continue
+            if rng.random() >= missing_rate:
+                facts[name] = rng.choice(domains[name]) if domains[name] else rng.choice(_DEFAULT_INT)
+        for left, right in pairs:
+            if left in facts and right in facts and rng.random() < 0.5 and type(facts[right]) is int:
+                facts[left] = facts[right] + rng.choice((-1, 0, 1))
+        yield facts
+
+
+def _pair(expr) -> tuple[str, str] | None:
+    """The first fact-vs-fact comparison in `expr` (enough for the catalogue's one or two)."""
+    if isinstance(expr, list):
+        for item in expr:
+            found = _pair(item)
+            if found:
+                return found
+        return None
+    if isinstance(expr, Mapping):
+        for key, value in expr.items():
+            if isinstance(value, Mapping) and "$m" in value:
+                return key, value["$m"]
+            found = _pair(value)
+            if found:
+                return found
+    return None

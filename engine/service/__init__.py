@@ -1,0 +1,1 @@
+"""The HTTP service: Starlette on uvicorn, its supervisor, hot reload and the decision log."""
