@@ -23,7 +23,7 @@ def load_platform_ticket(path: str, policy: Any = None) -> dict:
     return platform_ticket_from_document(read_json_arg(path, "platform input"), policy)
 
 
-def platform_ticket_from_document(document: Any, policy: Any = None) -> dict:
+def platform_ticket_from_document(document: Any, policy: Any = None, warnings: list[dict] | None = None) -> dict:
     if not isinstance(document, dict):
         raise InputError([{"path": "/", "code": "wrong_type",
                            "message": f"a platform input file holds an object {{\"order\": ..., \"context\": ...}}, "
@@ -36,4 +36,4 @@ def platform_ticket_from_document(document: Any, policy: Any = None) -> dict:
     if problems:
         raise InputError(problems, "invalid platform input")
     return ticket_from_platform(document["order"], document["context"], policy=policy,
-                                base="/order", context_base="/context")
+                                base="/order", context_base="/context", warnings=warnings)

@@ -19,7 +19,8 @@ from engine.service.errors import ApiError, from_engine_error, internal_error
 from engine.service.responses import json_response
 from engine.service.state import ServiceState
 from engine.service.validation import read_json
-from engine.wechat import platform_view, proposal_from_platform, ticket_from_platform
+from engine.core.timeutil import now as wall_clock
+from engine.wechat import platform_view, request_from_platform, ticket_from_platform
 
 
 def endpoint(handler: Callable) -> Callable:
@@ -141,11 +142,12 @@ async def wechat_decide(request: Request, state: ServiceState) -> Response:
     body = await _body(request, state, "wechat-decide")
 
     def call(engine):
+        warnings: list[dict] = []
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
-                                                        base="/order", context_base="/context"))
+                                                        base="/order", context_base="/context", warnings=warnings))
         result = _from_platform_ticket(lambda: engine.decide(ticket, body["actor"], at=body.get("at"),
                                                              version=body.get("version")))
-        return platform_view(result)
+        return platform_view(result, warnings)
 
     result, decision_id = await _compute(state, "decide", body, call, actor=body["actor"])
     return _answer(result, decision_id)
@@ -156,13 +158,15 @@ async def wechat_check(request: Request, state: ServiceState) -> Response:
     body = await _body(request, state, "wechat-check")
 
     def call(engine):
+        warnings: list[dict] = []
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
-                                                        base="/order", context_base="/context"))
-        version = body.get("version") or engine.version_at(body.get("at"))
-        action, payload = _platform(lambda: proposal_from_platform(body["body"], ticket, engine.policy(version),
-                                                                   base="/body"))
-        result = _from_platform_ticket(lambda: engine.check(ticket, action, payload, at=body.get("at"), version=version))
-        return platform_view(result)
+                                                        base="/order", context_base="/context", warnings=warnings))
+        at = body.get("at") or wall_clock()  # the body's action and its check are judged at one moment
+        action, payload = _platform(lambda: request_from_platform(body["body"], ticket, engine, at=at,
+                                                                  version=body.get("version"),
+                                                                  endpoint=body.get("endpoint"), base="/body"))
+        result = _from_platform_ticket(lambda: engine.check(ticket, action, payload, at=at, version=body.get("version")))
+        return platform_view(result, warnings)
 
     result, decision_id = await _compute(state, "check", body, call, actor="merchant")
     return _answer(result, decision_id)
