@@ -318,10 +318,10 @@ def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill:
         for item in found.items:
             # A reason the platform added before the policy did: no decision reads the pending
             # proposal's reason, so decide anyway and flag it. Ambiguity stays an error.
-            if item["code"] == "unknown_reason_code":
-                warnings.append(dict(item, message=item["message"] + "; decided without it"))
+            if item.code == "unknown_reason_code":
+                warnings.append(dict(item.to_json(), message=item.message + "; decided without it"))
             else:
-                order.problems.add(item["path"], item["code"], item["message"])
+                order.problems.add(item.path, item.code, item.message)
     pending: dict[str, Any] = {"type": negotiation_type, "proposed_at": iso(proposed_at)}
     if reason is not None:
         pending["reason"] = reason
