@@ -6,6 +6,8 @@ import argparse
 from engine.cli.output import emit_json, read_json_arg
 from engine.cli.ticket_input import add_common_arguments, load_engine, load_ticket, parse_at, present
 from engine.core.errors import InputError
+from engine.core.problems import Problem
+from engine.questions import Question, ask
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,13 +31,13 @@ def run(args: argparse.Namespace) -> int:
     action = args.action
     if action is None:
         if args.input != "wechat" or not args.payload:
-            raise InputError([{"path": "", "code": "missing_argument",
-                               "message": "--action is required (except with --input wechat and a "
-                                          "merchantupdateaftersale --payload)"}], "missing --action")
+            raise InputError([Problem("missing_argument", "--action is required (except with --input wechat "
+                                                          "and a merchantupdateaftersale --payload)")],
+                             "missing --action")
         from engine.wechat import proposal_from_platform
 
         version = args.policy_version or engine.version_at(at)
         action, payload = proposal_from_platform(payload, ticket, engine.policy(version))
-    result = engine.check(ticket, action, payload, at=at, version=args.policy_version)
+    result = ask(engine, Question.check(ticket, action, payload, at, args.policy_version))
     emit_json(present(args, result))
     return 0 if result["valid"] else 1

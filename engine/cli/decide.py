@@ -5,6 +5,7 @@ import argparse
 
 from engine.cli.output import emit_json
 from engine.cli.ticket_input import add_common_arguments, load_engine, load_ticket, parse_at, present
+from engine.questions import Question, ask
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,5 +22,5 @@ def run(args: argparse.Namespace) -> int:
     at = parse_at(args)
     engine = load_engine(args)
     ticket = load_ticket(args, engine)
-    emit_json(present(args, engine.decide(ticket, args.actor, at=at, version=args.policy_version)))
+    emit_json(present(args, ask(engine, Question.decide(ticket, args.actor, at, args.policy_version))))
     return 0

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from engine.core.errors import EngineError
 from engine.policytests.files import Case
+from engine.questions import ask
 
 ANSWER_ACTIONS = {"accept": ("accept_negotiation",), "reject": ("reject_negotiation",),
                   "timeout": ("timeout", "accept_negotiation", "reject_negotiation")}
@@ -88,14 +89,6 @@ def declared_affects(engine, version: str) -> dict[str, set[str]]:
     return out
 
 
-def _ask(engine, case: Case, version: str) -> dict:
-    if case.kind == "check":
-        return engine.check(case.ticket, case.action, case.payload or {}, at=case.at, version=version)
-    if case.kind == "apply":
-        return engine.apply(case.ticket, case.answer, at=case.at, version=version)
-    return engine.decide(case.ticket, case.actor, at=case.at, version=version)
-
-
 def summaries(case: Case, answer: dict) -> dict[str, tuple[tuple[str, ...], Any]]:
     """action → (the action names that may explain a change, the compared summary)."""
     if case.kind == "check":
@@ -113,7 +106,8 @@ def summaries(case: Case, answer: dict) -> dict[str, tuple[tuple[str, ...], Any]
 def compare_case(engine, case: Case, old: str, new: str, affects: dict[str, set[str]],
                  report: RegressionReport) -> None:
     try:
-        old_answer, new_answer = _ask(engine, case, old), _ask(engine, case, new)
+        question = case.question()
+        old_answer, new_answer = ask(engine, question.under(old)), ask(engine, question.under(new))
     except EngineError as exc:  # e.g. the older version does not know the case's scenario
         report.skipped.append((case, old, new, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
         return

@@ -18,6 +18,7 @@ from engine.core.errors import EngineError, PolicyError
 from engine.core.jsonschema_errors import YAML_WORDS, schema_problems
 from engine.core.problems import Diagnostic, sort_diagnostics
 from engine.core.resources import read_schema
+from engine.questions import Question
 
 SCHEMA_FILE = "policytest.schema.json"
 Positions = Mapping[str, tuple[int, int]]  # JSON pointer -> (line, column), 1-based
@@ -64,6 +65,14 @@ class Case:
                 return self.positions[pointer][0]
             parts.pop()
         return 1
+
+    def question(self) -> Question:
+        """What this case asks the engine (under its own `version`, None: the one in force)."""
+        if self.kind == "check":
+            return Question.check(self.ticket, str(self.action), self.payload or {}, self.at, self.version)
+        if self.kind == "apply":
+            return Question.apply(self.ticket, str(self.answer), self.at, self.version)
+        return Question.decide(self.ticket, str(self.actor), self.at, self.version)
 
     @property
     def location(self) -> str:
