@@ -1,6 +1,8 @@
 """`aftersale apply`: the buyer accepts or rejects the pending proposal, or lets it time out."""
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 
 from engine.cli.output import emit_json
@@ -8,7 +10,7 @@ from engine.cli.ticket_input import add_common_arguments, load_engine, load_tick
 from engine.questions import Question, ask
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "apply", help="the outcome of the buyer's answer to a proposal (or of its timeout)",
         description="Print {answer, allowed, violations, status, effects, deadlines, rule, section, policy, "

@@ -1,6 +1,8 @@
 """`aftersale check`: would this action with this payload be accepted? Exit 1 when it would not."""
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 
 from engine.cli.output import emit_json, read_json_arg
@@ -10,7 +12,7 @@ from engine.core.problems import Problem
 from engine.questions import Question, ask
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "check", help="check one action and its payload against the policy",
         description="Print {action, actor, valid, violations, policy, trace}. Exit 0 when valid, 1 when "

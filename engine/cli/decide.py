@@ -1,6 +1,8 @@
 """`aftersale decide`: what may the merchant (or the buyer) do on a ticket now, and why."""
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 
 from engine.cli.output import emit_json
@@ -8,7 +10,7 @@ from engine.cli.ticket_input import add_common_arguments, load_engine, load_tick
 from engine.questions import Question, ask
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "decide", help="which actions are allowed on a ticket, with reasons and limits",
         description="Print the decision (docs/design.md, \"The decision\") for one actor: every action "

@@ -31,7 +31,7 @@ class CaseFileError(EngineError):
         self.diagnostics = sort_diagnostics(diagnostics)
         super().__init__("invalid test case file:\n" + "\n".join(d.format() for d in self.diagnostics))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"code": "CaseFileError", "message": "invalid test case file",
                 "problems": [d.to_json() for d in self.diagnostics]}
 
@@ -45,12 +45,12 @@ class Case:
     pointer: str  # `/cases/<i>` in its file
     kind: str  # decide | check | apply
     at: str
-    ticket: dict
-    expect: dict
+    ticket: dict[str, Any]
+    expect: dict[str, Any]
     actor: str | None = None
     version: str | None = None  # None: the version in force at `at`
     action: str | None = None
-    payload: dict | None = None
+    payload: dict[str, Any] | None = None
     answer: str | None = None
     covers: tuple[str, ...] = ()
     known_issue: str | None = None  # the engine or policy is known to disagree with this case
@@ -133,14 +133,15 @@ def _load_file(path: Path) -> tuple[list[Case], list[Diagnostic]]:
             continue
         pointer = f"/cases/{index}"
         case, problem = _build_case(raw, defaults, name, pointer, positions)
-        if problem:
-            problems.append(problem)
-        else:
+        if case is not None:
             cases.append(case)
+        if problem is not None:
+            problems.append(problem)
     return (cases if not problems else []), problems
 
 
-def _build_case(raw: dict, defaults: dict, file: str, pointer: str, positions: Positions):
+def _build_case(raw: dict[str, Any], defaults: dict[str, Any], file: str, pointer: str,
+                positions: Positions) -> tuple[Case, None] | tuple[None, Diagnostic]:
     ticket = deep_merge(defaults.get("ticket") or {}, raw.get("ticket") or {})
     at = raw.get("at", defaults.get("at"))
     if at is None:

@@ -73,8 +73,8 @@ def unwrap_order(payload: Any, base: str = "") -> Reader:
     return Reader(payload, base, Problems())
 
 
-def ticket_from_platform(order_payload: dict, context: dict, *, policy: Any = None,
-                         base: str = "", context_base: str = "/context") -> dict:
+def ticket_from_platform(order_payload: dict[str, Any], context: dict[str, Any], *, policy: Any = None,
+                         base: str = "", context_base: str = "/context") -> dict[str, Any]:
     """Ticket facts (schemas/ticket.schema.json) for a WeChat after-sale order.
 
     `policy`: a Policy, or an Engine (the version in force when the proposal was made is used);
@@ -155,7 +155,7 @@ TICKET_SOURCES = {
 }
 
 
-def _validated(ticket: dict, order_path: str, context_base: str) -> dict:
+def _validated(ticket: dict[str, Any], order_path: str, context_base: str) -> dict[str, Any]:
     try:
         return validate_ticket(ticket)
     except TicketError as exc:
@@ -211,7 +211,7 @@ def _ticket_type(order: Reader) -> str:
 # -- fields ------------------------------------------------------------------------------------------
 
 def _buyer_reason(order: Reader) -> str | None:
-    text = order.string("reason_text", required=False)
+    text: str | None = order.string("reason_text", required=False)
     if text is None:
         text = order.string("reason", required=False)
     if text is None:
@@ -232,7 +232,7 @@ def _buyer_evidence(details: Reader | None) -> int:
 def _order_shipped(ctx: Reader, details: Reader | None, waybill: str, ticket_type: str) -> bool | None:
     """The after-sale order does not say whether the order shipped; a buyer who received the goods
     or sends them back proves it did. Otherwise the caller must say."""
-    given = ctx.boolean("order_shipped", required=False)
+    given: bool | None = ctx.boolean("order_shipped", required=False)
     if given is not None:
         return given
     received = details.boolean("receive_product", required=False) if details else None
@@ -245,10 +245,10 @@ def _order_shipped(ctx: Reader, details: Reader | None, waybill: str, ticket_typ
 
 
 def _absolute_deadline(order: Reader, ctx: Reader, update_time: int | None) -> int | None:
-    raw = order.integer("deadline", required=False, minimum=0)
+    raw: int | None = order.integer("deadline", required=False, minimum=0)
     if raw is None or raw >= codes.DEADLINE_EPOCH_THRESHOLD:
         return raw
-    anchor = ctx.time("fetched_at", required=False, default=update_time)
+    anchor: int | None = ctx.time("fetched_at", required=False, default=update_time)
     if anchor is None:
         order.problems.add(order.at("deadline"), "deadline_without_anchor",
                            f"`deadline` {raw} is seconds left, which needs `update_time` or `context.fetched_at` to count from")
@@ -256,7 +256,7 @@ def _absolute_deadline(order: Reader, ctx: Reader, update_time: int | None) -> i
     return anchor + raw
 
 
-def _negotiation(ctx: Reader, pending: dict | None) -> dict:
+def _negotiation(ctx: Reader, pending: dict[str, Any] | None) -> dict[str, Any]:
     used = ctx.integer("negotiations_used")
     outcome = ctx.choice("last_outcome", LAST_OUTCOMES, "last outcome", required=False)
     if pending is not None:
@@ -282,7 +282,7 @@ def _negotiation(ctx: Reader, pending: dict | None) -> dict:
 
 
 def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill: str,
-             update_time: int | None) -> dict | None:
+             update_time: int | None) -> dict[str, Any] | None:
     detail = order.child("merchant_update_detail")
     if detail is None:
         return None
@@ -320,7 +320,7 @@ def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill:
 
 
 def _return_logistics(ctx: Reader, returns: Reader | None, waybill: str, platform_status: str,
-                      deadline: int | None) -> dict | None:
+                      deadline: int | None) -> dict[str, Any] | None:
     """Present once the buyer has shipped the goods back (a waybill), or when the caller tells us
     about the return; absent otherwise, as in a hand-written ticket."""
     carrier = returns.string("delivery_name", required=False, default="") if returns else ""

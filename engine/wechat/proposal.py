@@ -19,7 +19,7 @@ BODY_KEYS = {"after_sale_order_id", "merchant_update_type", "type", "amount", "u
              "merchant_update_desc", "media_ids"}
 
 
-def proposal_from_platform(request_body: dict, ticket: dict, policy: Any, *, base: str = "") -> tuple[str, dict]:
+def proposal_from_platform(request_body: dict[str, Any], ticket: dict[str, Any], policy: Any, *, base: str = "") -> tuple[str, dict[str, Any]]:
     """(`negotiate` or `modify_negotiation`, check payload) for a merchantupdateaftersale body.
 
     `modify_negotiation` when the ticket already has a pending proposal (the platform uses one

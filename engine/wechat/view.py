@@ -20,7 +20,7 @@ from engine.wechat import codes
 
 
 
-def platform_view(result: dict) -> dict:
+def platform_view(result: dict[str, Any]) -> dict[str, Any]:
     """A copy of a decide / check / apply result with the platform's errcodes added."""
     out = copy.deepcopy(result)
     if isinstance(out.get("actions"), dict):  # a decision
@@ -38,7 +38,7 @@ def platform_error_for(code: str) -> int | None:
     return codes.PLATFORM_ERROR_BY_CODE.get(code)
 
 
-def _fill(findings: list[dict]) -> None:
+def _fill(findings: list[dict[str, Any]]) -> None:
     for finding in findings:
         if finding.get("platform_error") is None:
             mapped = platform_error_for(finding.get("code", ""))
@@ -46,7 +46,7 @@ def _fill(findings: list[dict]) -> None:
                 finding["platform_error"] = mapped
 
 
-def _platform_block(action: str, allowed: Any, findings: list[dict]) -> dict:
+def _platform_block(action: str, allowed: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
     if allowed:
         errcode: int | None = 0
     else:
