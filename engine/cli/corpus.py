@@ -1,6 +1,9 @@
 """`aftersale corpus`: write N deterministic synthetic tickets (JSON lines) for `impact`."""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import argparse
 import json
 import sys
@@ -11,7 +14,7 @@ from engine.history.versions import load_versions, resolve
 from engine.core.timeutil import iso, parse_aware
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "corpus", help="generate synthetic tickets for impact",
         description="Write COUNT synthetic tickets, one JSON object per line. The same count, seed, "
@@ -30,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _time(text: str, option: str):
+def _time(text: str, option: str) -> datetime:
     try:
         return parse_aware(text)
     except ValueError as exc:

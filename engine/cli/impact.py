@@ -19,7 +19,7 @@ SHORT = {"allowed_to_denied": "allow→deny", "denied_to_allowed": "deny→allow
 SHOWN_PROBLEMS = 20
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "impact", help="replay a ticket corpus under two versions and count the changes",
         description="Decide every ticket under both versions (pinned, same `at`) and count, per "

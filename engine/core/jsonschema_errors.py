@@ -122,8 +122,8 @@ def schema_problems(error: ValidationError, words: TypeWords = JSON_WORDS) -> It
     elif kind == "maximum":
         yield problem("above_maximum", f"`{field}` must be at most {error.validator_value}, not {value}")
     elif kind == "pattern" and isinstance(value, str) and _is_time_pattern(error.validator_value):
-        code = time_problem(value)
-        code = code if isinstance(code, str) else "bad_time"
+        parsed = time_problem(value)
+        code = parsed if isinstance(parsed, str) else "bad_time"
         yield problem(code, TIME_MESSAGES[code].format(field=f"`{field}`", text=value))
     elif kind == "pattern":
         yield problem("bad_format", f"{x_error or f'`{field}` is not in the expected form'}: got {shown(value, words)}")
@@ -185,7 +185,8 @@ def json_type(value: Any) -> str:
         return "integer"
     if isinstance(value, float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def type_word(value: Any, words: TypeWords = JSON_WORDS) -> str:

@@ -34,7 +34,7 @@ ENDPOINTS = tuple(KEYS_BY_ENDPOINT)
 ACCEPT_TYPES = {1: "agree to the return", 2: "refund now"}
 
 
-def endpoint_of(request_body: dict, endpoint: str | None, base: str = "") -> str:
+def endpoint_of(request_body: dict[str, Any], endpoint: str | None, base: str = "") -> str:
     """The endpoint a body is for (see the module docstring). Raises InputError on an unknown
     endpoint name or a body mixing keys only two different endpoints have."""
     if endpoint is not None:
@@ -52,9 +52,9 @@ def endpoint_of(request_body: dict, endpoint: str | None, base: str = "") -> str
     return hits[0] if hits else "merchantupdateaftersale"
 
 
-def request_from_platform(request_body: Any, ticket: dict, engine: Any, *, at: Any = None,
+def request_from_platform(request_body: Any, ticket: dict[str, Any], engine: Any, *, at: Any = None,
                           version: str | None = None, endpoint: str | None = None,
-                          base: str = "") -> tuple[str, dict]:
+                          base: str = "") -> tuple[str, dict[str, Any]]:
     """(engine action, check payload) for a request body of `endpoint` (or the one its keys name).
 
     `engine`: the Engine that will answer the check, asked with the same `at` and `version`, so the
@@ -91,7 +91,7 @@ def request_from_platform(request_body: Any, ticket: dict, engine: Any, *, at: A
     return "reject", {}
 
 
-def _pending_live(engine: Any, ticket: dict, at: Any, version: str | None) -> bool:
+def _pending_live(engine: Any, ticket: dict[str, Any], at: Any, version: str | None) -> bool:
     """Does the ticket's pending proposal still await the buyer at `at`? As the engine decides it
     (the window of the version in force when the proposal was made, unless a version is pinned)."""
     if not (ticket.get("negotiation") or {}).get("pending"):
