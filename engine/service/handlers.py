@@ -7,7 +7,7 @@ without an `await` in between: decisions take ~100 µs, less than a hop to the t
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -22,7 +22,7 @@ from engine.service.validation import read_json
 from engine.wechat import platform_view, proposal_from_platform, ticket_from_platform
 
 
-def endpoint(handler: Callable) -> Callable:
+def endpoint(handler: Callable[[Request, ServiceState], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     """Every route goes through this: ApiError/EngineError become their JSON status, anything else
     a logged JSON 500 that shows no internals."""
     async def wrapped(request: Request) -> Response:
@@ -39,16 +39,27 @@ def endpoint(handler: Callable) -> Callable:
     return wrapped
 
 
-async def _body(request: Request, state: ServiceState, envelope: str) -> Any:
-    body = await read_json(request, state.settings.max_body_bytes)
-    state.validator.validate(envelope, body)
-    return body
+BodyHandler = Callable[[ServiceState, Any], Awaitable[Response]]
+
+
+def taking_body(handler: BodyHandler, envelope: str) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of a route with a request body (routes.py names the envelope): the body is read,
+    parsed and checked against `schemas/requests/<envelope>.schema.json` once, then handed over."""
+    async def with_body(request: Request, state: ServiceState) -> Response:
+        body = await read_json(request, state.settings.max_body_bytes)
+        state.validator.validate(envelope, body)
+        return await handler(state, body)
+    with_body.__name__ = handler.__name__
+    with_body.__doc__ = handler.__doc__
+    return endpoint(with_body)
 
 
 async def _compute(state: ServiceState, kind: str, body: dict, call: Callable[[Any], dict],
                    *, actor: str | None = None) -> tuple[dict, str]:
     """Run one engine call on the current engine, stamp and log it. Returns (result, decision_id)."""
-    with state.holder.lease() as generation:
+    holder = state.holder
+    assert holder is not None  # routes answer only after the lifespan set it
+    with holder.lease() as generation:
         try:
             if state.settings.offload:  # measurement mode only (bench/README.md); the lease spans the hop
                 result = await run_in_threadpool(call, generation.engine)
@@ -75,9 +86,7 @@ def _answer(result: dict, decision_id: str) -> Response:
     return json_response(result, headers={"x-decision-id": decision_id})
 
 
-@endpoint
-async def decide(request: Request, state: ServiceState) -> Response:
-    body = await _body(request, state, "decide")
+async def decide(state: ServiceState, body: Any) -> Response:
     result, decision_id = await _compute(
         state, "decide", body,
         lambda engine: engine.decide(body["ticket"], body["actor"], at=body.get("at"), version=body.get("version")),
@@ -85,9 +94,7 @@ async def decide(request: Request, state: ServiceState) -> Response:
     return _answer(result, decision_id)
 
 
-@endpoint
-async def check(request: Request, state: ServiceState) -> Response:
-    body = await _body(request, state, "check")
+async def check(state: ServiceState, body: Any) -> Response:
     result, decision_id = await _compute(
         state, "check", body,
         lambda engine: engine.check(body["ticket"], body["action"], body.get("payload") or {},
@@ -95,9 +102,7 @@ async def check(request: Request, state: ServiceState) -> Response:
     return _answer(result, decision_id)
 
 
-@endpoint
-async def apply(request: Request, state: ServiceState) -> Response:
-    body = await _body(request, state, "apply")
+async def apply(state: ServiceState, body: Any) -> Response:
     result, decision_id = await _compute(
         state, "apply", body,
         lambda engine: engine.apply(body["ticket"], body["answer"], at=body.get("at"), version=body.get("version")),
@@ -105,12 +110,10 @@ async def apply(request: Request, state: ServiceState) -> Response:
     return _answer(result, decision_id)
 
 
-@endpoint
-async def decide_batch(request: Request, state: ServiceState) -> Response:
+async def decide_batch(state: ServiceState, body: Any) -> Response:
     """All items are answered by one engine (one lease), each logged with its own decision_id.
     A bad item (schema) fails the whole request with pointers `/items/<i>/...`; an item the engine
     refuses (unknown scenario, unknown version) gets its own `error` and the others still answer."""
-    body = await _body(request, state, "decide-batch")
     results: list[dict] = []
     with state.holder.lease() as generation:
         for index, item in enumerate(body["items"]):
@@ -136,9 +139,7 @@ async def decide_batch(request: Request, state: ServiceState) -> Response:
 
 # -- platform payloads ------------------------------------------------------------------------------
 
-@endpoint
-async def wechat_decide(request: Request, state: ServiceState) -> Response:
-    body = await _body(request, state, "wechat-decide")
+async def wechat_decide(state: ServiceState, body: Any) -> Response:
 
     def call(engine):
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
@@ -151,9 +152,7 @@ async def wechat_decide(request: Request, state: ServiceState) -> Response:
     return _answer(result, decision_id)
 
 
-@endpoint
-async def wechat_check(request: Request, state: ServiceState) -> Response:
-    body = await _body(request, state, "wechat-check")
+async def wechat_check(state: ServiceState, body: Any) -> Response:
 
     def call(engine):
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
