@@ -14,8 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.core.errors import EngineError, InputError, TicketError
+from engine.rules.durable import FactError
 from engine.service.decision_log import new_decision_id
 from engine.service.errors import ApiError, from_engine_error, internal_error
+from engine.service.platform_errors import unreadable, unreadable_input
 from engine.service.responses import json_response
 from engine.service.state import ServiceState
 from engine.service.validation import read_json
@@ -65,6 +67,8 @@ async def _compute(state: ServiceState, kind: str, body: dict, call: Callable[[A
                 result = await run_in_threadpool(call, generation.engine)
             else:
                 result = call(generation.engine)
+        except FactError as exc:  # a value the schema let through but the rules runtime refuses
+            raise unreadable_input(body, exc) from None
         except EngineError as exc:
             raise from_engine_error(exc) from None
     decision_id = new_decision_id()
@@ -141,6 +145,7 @@ async def decide_batch(state: ServiceState, body: Any) -> Response:
 
 async def wechat_decide(state: ServiceState, body: Any) -> Response:
 
+    @_readable(body, ("order", "context"))
     def call(engine):
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
                                                         base="/order", context_base="/context"))
@@ -154,6 +159,7 @@ async def wechat_decide(state: ServiceState, body: Any) -> Response:
 
 async def wechat_check(state: ServiceState, body: Any) -> Response:
 
+    @_readable(body, ("order", "context", "body"))
     def call(engine):
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
                                                         base="/order", context_base="/context"))
@@ -165,6 +171,23 @@ async def wechat_check(state: ServiceState, body: Any) -> Response:
 
     result, decision_id = await _compute(state, "check", body, call, actor="merchant")
     return _answer(result, decision_id)
+
+
+# What a platform payload the mapping does not expect can raise (see platform_errors.py): the
+# mapping's own bug shows up here too, but located at the value that triggered it, never a 500.
+_UNREADABLE = (TypeError, ValueError, OverflowError, OSError, KeyError, AttributeError, IndexError, RecursionError,
+               FactError)
+
+
+def _readable(body: dict, parts: tuple[str, ...]) -> Callable[[Callable[[Any], dict]], Callable[[Any], dict]]:
+    def wrap(call: Callable[[Any], dict]) -> Callable[[Any], dict]:
+        def guarded(engine: Any) -> dict:
+            try:
+                return call(engine)
+            except _UNREADABLE as exc:
+                raise unreadable(body, parts, exc) from None
+        return guarded
+    return wrap
 
 
 def _platform(call: Callable[[], Any]) -> Any:
