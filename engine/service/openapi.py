@@ -48,7 +48,7 @@ class _Hoister:
                 raise ValueError(f"two schema locations would share the component name `{name}`")
             self._names[key] = name
             self.components[name] = None  # reserved: a cycle back here stays a reference
-            self.components[name] = self._rewrite(self._resolve(uri, fragment), uri)
+            self.components[name] = _named_by_component(self._rewrite(self._resolve(uri, fragment), uri))
         return self._names[key]
 
     def named(self, reference: str) -> str:
@@ -81,6 +81,17 @@ class _Hoister:
                 continue
             out[key] = self._rewrite(value, base)
         return out
+
+
+def _named_by_component(schema: Any) -> Any:
+    """Generators name a model after its `title` when there is one ("DecideWhatMayThisActorDo...");
+    the title joins the description so that the component name (`requests.decide` → RequestsDecide)
+    names it instead."""
+    if isinstance(schema, dict) and "title" in schema:
+        schema = dict(schema)
+        title = schema.pop("title")
+        schema["description"] = f"{title}. {schema['description']}" if schema.get("description") else title
+    return schema
 
 
 def _inline(hoister: _Hoister, schema: dict[str, Any]) -> dict[str, Any]:
