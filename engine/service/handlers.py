@@ -144,23 +144,33 @@ async def decide_batch(state: ServiceState, body: Any) -> Response:
 # -- platform payloads ------------------------------------------------------------------------------
 
 async def wechat_decide(state: ServiceState, body: Any) -> Response:
+    result, decision_id = await _compute(state, "decide", body, lambda engine: platform_decide(engine, body),
+                                         actor=body["actor"])
+    return _answer(result, decision_id)
 
+
+async def wechat_check(state: ServiceState, body: Any) -> Response:
+    result, decision_id = await _compute(state, "check", body, lambda engine: platform_check(engine, body),
+                                         actor="merchant")
+    return _answer(result, decision_id)
+
+
+def platform_decide(engine: Any, body: dict) -> dict:
+    """/v1/wechat/decide on one engine: the decision in the platform's view, or ApiError 4xx."""
     @_readable(body, ("order", "context"))
-    def call(engine):
+    def call(engine: Any) -> dict:
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
                                                         base="/order", context_base="/context"))
         result = _from_platform_ticket(lambda: engine.decide(ticket, body["actor"], at=body.get("at"),
                                                              version=body.get("version")))
         return platform_view(result)
-
-    result, decision_id = await _compute(state, "decide", body, call, actor=body["actor"])
-    return _answer(result, decision_id)
+    return call(engine)
 
 
-async def wechat_check(state: ServiceState, body: Any) -> Response:
-
+def platform_check(engine: Any, body: dict) -> dict:
+    """/v1/wechat/check on one engine: the check in the platform's view, or ApiError 4xx."""
     @_readable(body, ("order", "context", "body"))
-    def call(engine):
+    def call(engine: Any) -> dict:
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
                                                         base="/order", context_base="/context"))
         version = body.get("version") or engine.version_at(body.get("at"))
@@ -168,9 +178,7 @@ async def wechat_check(state: ServiceState, body: Any) -> Response:
                                                                    base="/body"))
         result = _from_platform_ticket(lambda: engine.check(ticket, action, payload, at=body.get("at"), version=version))
         return platform_view(result)
-
-    result, decision_id = await _compute(state, "check", body, call, actor="merchant")
-    return _answer(result, decision_id)
+    return call(engine)
 
 
 # What a platform payload the mapping does not expect can raise (see platform_errors.py): the
