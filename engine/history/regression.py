@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from engine.core.errors import EngineError
+from engine.history.attribution import affects
 from engine.policytests.files import Case
 
 ANSWER_ACTIONS = {"accept": ("accept_negotiation",), "reject": ("reject_negotiation",),
@@ -81,11 +82,7 @@ def version_pairs(engine) -> list[tuple[str, str]]:
 
 def declared_affects(engine, version: str) -> dict[str, set[str]]:
     """declared change id → the actions it says it may change, for one version."""
-    out = {}
-    for item in engine.document(version).get("changes") or ():
-        if isinstance(item, dict):
-            out[str(item.get("id"))] = {a for a in item.get("affects_actions") or () if isinstance(a, str)}
-    return out
+    return affects(engine.document(version).get("changes") or ())  # the rule impact attributes with too
 
 
 def _ask(engine, case: Case, version: str) -> dict:
