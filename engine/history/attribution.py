@@ -6,9 +6,11 @@ action. Impact replays two versions that need not be adjacent, so every version 
 one, up to and including the newer one, contributes its declared changes.
 
 One refinement a corpus makes possible (regression cases carry no population): a change whose
-`touches` are all under `scenarios/<id>/...` is scoped to those scenarios, so it explains a
-difference only on a ticket of one of them. A change touching anything else (rules/, reasons/,
-timeouts/ ...) may move any ticket.
+`touches` are scenario settings (`scenarios/<id>/...`) plus, at most, the rules that read them
+(`rules/...`) is scoped to those scenarios: it explains a difference only on a ticket of one of
+them, and the same difference on a ticket of another scenario is listed unexplained (the change
+moved tickets it did not declare). A change touching anything else (features/, categories/,
+reasons/, timeouts/ ...) may move a ticket of any scenario.
 """
 from __future__ import annotations
 
@@ -44,9 +46,10 @@ def affects(changes: Iterable[Any]) -> dict[str, set[str]]:
 
 def _scope(touches: Any) -> frozenset[str] | None:
     paths = [t for t in touches or () if isinstance(t, str)]
-    if not paths or not all(p.startswith("scenarios/") for p in paths):
+    scenarios = frozenset(p.split("/")[1] for p in paths if p.startswith("scenarios/") and p.split("/")[1])
+    if not scenarios or not all(p.startswith(("scenarios/", "rules/")) for p in paths):
         return None
-    return frozenset(p.split("/")[1] for p in paths if len(p.split("/")) > 1 and p.split("/")[1])
+    return scenarios
 
 
 def declared_between(documents: Sequence[tuple[str, Mapping[str, Any]]], old: str, new: str) -> tuple[DeclaredChange, ...]:

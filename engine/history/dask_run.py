@@ -102,7 +102,15 @@ def policy_files(rules_dir: str | Path) -> dict[str, bytes]:
 
 
 class EnginePlugin(WorkerPlugin):  # type: ignore[misc]
-    """Ships the policy files with the job and builds one engine per worker from them."""
+    """Ships the policy files with the job and builds one engine per worker from them.
+
+    Named after the bundle hash and idempotent: a second run of the same bundle on a long-lived
+    cluster reuses the engines already built (about 1 s of CPU per worker saved); another bundle is
+    another plugin. A worker keeps the engine of every bundle run on it (tens of MB each) until it
+    restarts: `client.restart()` drops them.
+    """
+
+    idempotent = True
 
     def __init__(self, files: dict[str, bytes], bundle_hash: str) -> None:
         self.files, self.bundle_hash = files, bundle_hash
