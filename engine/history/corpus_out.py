@@ -48,7 +48,8 @@ class JsonlSink:
     """Writes slices in ticket order to a file (or stdout) as they arrive out of order."""
 
     def __init__(self, handle: Any) -> None:
-        self.handle, self.next, self.waiting = handle, 1, {}
+        self.handle, self.next = handle, 1
+        self.waiting: dict[int, bytes] = {}
 
     def __call__(self, result: tuple[int, bytes]) -> None:
         first, body = result

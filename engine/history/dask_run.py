@@ -83,9 +83,9 @@ def _wait_for_workers(client: Client) -> int:
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
     except TimeoutError:
-        raise ImpactError(f"the Dask scheduler {client.scheduler.address} has no worker "
+        raise ImpactError(f"the Dask scheduler {getattr(client.scheduler, 'address', '?')} has no worker "
                           f"(waited {WORKER_WAIT_SECONDS} s)") from None
-    return max(1, sum(client.nthreads().values()))
+    return max(1, int(sum(client.nthreads().values())))
 
 
 # -- the engine on every worker ----------------------------------------------------------------------
@@ -101,7 +101,7 @@ def policy_files(rules_dir: str | Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in listed(Path(rules_dir))}
 
 
-class EnginePlugin(WorkerPlugin):  # type: ignore[misc]
+class EnginePlugin(WorkerPlugin):
     """Ships the policy files with the job and builds one engine per worker from them.
 
     Named after the bundle hash and idempotent: a second run of the same bundle on a long-lived
