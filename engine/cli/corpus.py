@@ -50,7 +50,7 @@ def _time(text: str, option: str) -> datetime:
     try:
         return parse_aware(text)
     except ValueError as exc:
-        raise InputError([{"path": option, "code": "invalid_time", "message": str(exc)}], f"invalid {option}") from None
+        raise InputError([{"path": option, "code": "bad_time", "message": str(exc)}], f"invalid {option}") from None
 
 
 def _invalid(option: str, code: str, message: str) -> InputError:
@@ -124,7 +124,7 @@ def _write_parquet(args: argparse.Namespace, make: Any) -> None:
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise _invalid("--out", "exists", f"`{args.out}` exists and is not an empty directory: choose a new one")
+        raise _invalid("--out", "output_exists", f"`{args.out}` exists and is not an empty directory: choose a new one")
     sink = ParquetSink(args.out)
     try:
         _produce(args, make, sink)

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             at = iso(parse_aware(args.at))
         except ValueError as exc:
-            raise InputError([{"path": "--at", "code": "invalid_time", "message": str(exc)}], "invalid --at") from None
+            raise InputError([{"path": "--at", "code": "bad_time", "message": str(exc)}], "invalid --at") from None
     rules_dir = Path(args.rules) if args.rules else default_rules_dir()
     bundle = load_directory(rules_dir)  # fails here, on the client, with every diagnostic
     for name in (args.old, args.new):

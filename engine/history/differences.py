@@ -76,7 +76,7 @@ class DifferenceWriter:
     def __init__(self, out: str) -> None:
         self.final = Path(out)
         if self.final.exists() and (not self.final.is_dir() or any(self.final.iterdir())):
-            raise InputError([{"path": "--out", "code": "exists",
+            raise InputError([{"path": "--out", "code": "output_exists",
                                "message": f"`{out}` exists and is not an empty directory: choose a new one"}],
                              "--out exists")
         self.staging = self.final.with_name(f".{self.final.name}.partial")
