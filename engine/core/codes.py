@@ -57,6 +57,9 @@ FILES = {
     "invalid_count": "a count option below 1",
     "empty_window": "a time window whose end is not after its start",
     "empty_corpus": "a ticket corpus with no tickets in it",
+    "no_match": "a glob (e.g. `--tickets 'data/*.parquet'`) that matches no file",
+    "no_ticket_column": "a Parquet ticket file without the `ticket` column (JSON text of one ticket per row)",
+    "output_exists": "an output directory that exists and is not empty (choose a new one)",
     "unwritable": "the output file cannot be written",
 }
 
