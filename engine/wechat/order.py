@@ -74,9 +74,9 @@ def unwrap_order(payload: Any, base: str = "") -> Reader:
     return Reader(payload, base, Problems())
 
 
-def ticket_from_platform(order_payload: dict, context: dict, *, policy: Any = None,
+def ticket_from_platform(order_payload: dict[str, Any], context: dict[str, Any], *, policy: Any = None,
                          base: str = "", context_base: str = "/context",
-                         warnings: list[dict] | None = None) -> dict:
+                         warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Ticket facts (schemas/ticket.schema.json) for a WeChat after-sale order.
 
     `policy`: a Policy, or an Engine (the version in force when the proposal was made is used);
@@ -166,7 +166,7 @@ TICKET_SOURCES = {
 }
 
 
-def _validated(ticket: dict, order_path: str, context_base: str) -> dict:
+def _validated(ticket: dict[str, Any], order_path: str, context_base: str) -> dict[str, Any]:
     try:
         return validate_ticket(ticket)
     except TicketError as exc:
@@ -222,7 +222,7 @@ def _ticket_type(order: Reader) -> str:
 # -- fields ------------------------------------------------------------------------------------------
 
 def _buyer_reason(order: Reader) -> str | None:
-    text = order.string("reason_text", required=False)
+    text: str | None = order.string("reason_text", required=False)
     if text is None:
         text = order.string("reason", required=False)
     if text is None:
@@ -243,7 +243,7 @@ def _buyer_evidence(details: Reader | None) -> int:
 def _order_shipped(ctx: Reader, details: Reader | None, waybill: str, ticket_type: str) -> bool | None:
     """The after-sale order does not say whether the order shipped; a buyer who received the goods
     or sends them back proves it did. Otherwise the caller must say."""
-    given = ctx.boolean("order_shipped", required=False)
+    given: bool | None = ctx.boolean("order_shipped", required=False)
     if given is not None:
         return given
     received = details.boolean("receive_product", required=False) if details else None
@@ -256,12 +256,12 @@ def _order_shipped(ctx: Reader, details: Reader | None, waybill: str, ticket_typ
 
 
 def _absolute_deadline(order: Reader, ctx: Reader, update_time: int | None) -> int | None:
-    raw = order.integer("deadline", required=False, minimum=0)
+    raw: int | None = order.integer("deadline", required=False, minimum=0)
     if raw is not None and not order.not_milliseconds("deadline", raw):
         return None
     if raw is None or raw >= codes.DEADLINE_EPOCH_THRESHOLD:
         return raw
-    anchor = ctx.time("fetched_at", required=False, default=update_time)
+    anchor: int | None = ctx.time("fetched_at", required=False, default=update_time)
     if anchor is None:
         order.problems.add(order.at("deadline"), "deadline_without_anchor",
                            f"`deadline` {raw} is seconds left, which needs `update_time` or `context.fetched_at` to count from")
@@ -269,7 +269,7 @@ def _absolute_deadline(order: Reader, ctx: Reader, update_time: int | None) -> i
     return anchor + raw
 
 
-def _negotiation(ctx: Reader, pending: dict | None, has_pending: bool) -> dict:
+def _negotiation(ctx: Reader, pending: dict[str, Any] | None, has_pending: bool) -> dict[str, Any]:
     """`has_pending`: the platform status says a proposal is pending (USER_WAIT_CONFIRM_UPDATE),
     even when `merchant_update_detail` is missing (already reported: no second, spurious error)."""
     used = ctx.integer("negotiations_used")
@@ -299,7 +299,7 @@ def _negotiation(ctx: Reader, pending: dict | None, has_pending: bool) -> dict:
 
 
 def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill: str,
-             update_time: int | None, warnings: list[dict]) -> dict | None:
+             update_time: int | None, warnings: list[dict[str, Any]]) -> dict[str, Any] | None:
     detail = order.child("merchant_update_detail")
     if detail is None:
         return None
@@ -321,7 +321,7 @@ def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill:
             if item.code == "unknown_reason_code":
                 warnings.append(dict(item.to_json(), message=item.message + "; decided without it"))
             else:
-                order.problems.items.append(item)
+                order.problems.add(item.path, item.code, item.message)
     pending: dict[str, Any] = {"type": negotiation_type, "proposed_at": iso(proposed_at)}
     if reason is not None:
         pending["reason"] = reason
@@ -347,7 +347,7 @@ def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill:
 
 
 def _return_logistics(ctx: Reader, returns: Reader | None, waybill: str, platform_status: str,
-                      deadline: int | None) -> dict | None:
+                      deadline: int | None) -> dict[str, Any] | None:
     """Present once the buyer has shipped the goods back (a waybill), or when the caller tells us
     about the return; absent otherwise, as in a hand-written ticket."""
     carrier = returns.string("delivery_name", required=False, default="") if returns else ""

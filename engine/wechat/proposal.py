@@ -19,8 +19,8 @@ BODY_KEYS = {"after_sale_order_id", "merchant_update_type", "type", "amount", "u
              "merchant_update_desc", "media_ids"}
 
 
-def proposal_from_platform(request_body: dict, ticket: dict, policy: Any, *, base: str = "",
-                           pending_live: bool | None = None) -> tuple[str, dict]:
+def proposal_from_platform(request_body: dict[str, Any], ticket: dict[str, Any], policy: Any, *, base: str = "",
+                           pending_live: bool | None = None) -> tuple[str, dict[str, Any]]:
     """(`negotiate` or `modify_negotiation`, check payload) for a merchantupdateaftersale body.
 
     `modify_negotiation` when the ticket has a pending proposal that still awaits the buyer (the

@@ -8,7 +8,7 @@ one `InputError` at the boundary.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from engine.core.errors import InputError
 from engine.core.jsonschema_errors import json_type
@@ -44,7 +44,7 @@ class Reader:
     """One JSON object at `path`. Every getter returns the value, or `default` after recording a
     problem (so the caller can carry on and collect the next one)."""
 
-    def __init__(self, data: dict, path: str, problems: Problems) -> None:
+    def __init__(self, data: dict[str, Any], path: str, problems: Problems) -> None:
         self.data = data
         self.path = path
         self.problems = problems
@@ -117,7 +117,7 @@ class Reader:
             return default
         return value
 
-    def choice(self, key: str, table: dict, what: str, required: bool = True, default: Any = None) -> Any:
+    def choice(self, key: str, table: Mapping[Any, Any], what: str, required: bool = True, default: Any = None) -> Any:
         """A value that must be a key of `table` (ints stay ints, strings stay strings)."""
         value = self._raw(key, required)
         if value is MISSING:
@@ -174,7 +174,7 @@ class Reader:
                           f"`{key}` must be epoch seconds or ISO 8601 with an offset, not {json_type(value)} `{json.dumps(value, ensure_ascii=False)}`")
         return default
 
-    def unknown_keys(self, known: set[str] | dict) -> None:
+    def unknown_keys(self, known: set[str] | dict[str, Any]) -> None:
         for key in self.data:
             if key not in known:
                 self.problems.add(self.at(key), "unknown_field",
