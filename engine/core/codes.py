@@ -118,6 +118,7 @@ TICKET = {
     "unknown_category": "a product category the policy version in force does not define",
     "unknown_negotiation_type": "a negotiation type the policy version does not define",
     "unknown_reason": "a negotiation reason the policy version does not define",
+    "last_outcome_missing": "negotiations were used, none is pending, and how the last one ended is not said",
 }
 
 # -- WeChat platform objects (engine.wechat)
