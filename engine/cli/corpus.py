@@ -10,6 +10,7 @@ import sys
 
 from engine.history.corpus import DEFAULT_END, DEFAULT_START, Vocabulary, generate
 from engine.core.errors import InputError
+from engine.core.problems import Problem
 from engine.history.versions import load_versions, resolve
 from engine.core.timeutil import iso, parse_aware
 
@@ -37,24 +38,22 @@ def _time(text: str, option: str) -> datetime:
     try:
         return parse_aware(text)
     except ValueError as exc:
-        raise InputError([{"path": option, "code": "bad_time", "message": str(exc)}], f"invalid {option}") from None
+        raise InputError([Problem("bad_time", str(exc), option)], f"invalid {option}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     if args.count < 1:
-        raise InputError([{"path": "--count", "code": "invalid_count", "message": "--count must be at least 1"}],
+        raise InputError([Problem("invalid_count", "--count must be at least 1", "--count")],
                          "invalid --count")
     start, end = _time(args.from_time, "--from-time"), _time(args.to_time, "--to-time")
     if end <= start:
-        raise InputError([{"path": "--to-time", "code": "empty_window",
-                           "message": "--to-time must be later than --from-time"}], "invalid window")
+        raise InputError([Problem("empty_window", "--to-time must be later than --from-time", "--to-time")], "invalid window")
     document = resolve(args.vocab_version, args.rules) if args.vocab_version else load_versions(args.rules)[-1]
     vocab = Vocabulary.from_document(document.data)
     try:
         out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
     except OSError as exc:
-        raise InputError([{"path": "--out", "code": "unwritable",
-                           "message": f"cannot write `{args.out}`: {exc.strerror or exc}"}], "cannot write corpus") from None
+        raise InputError([Problem("unwritable", f"cannot write `{args.out}`: {exc.strerror or exc}", "--out")], "cannot write corpus") from None
     try:
         for ticket in generate(args.count, args.seed, vocab, start, end):
             out.write(json.dumps(ticket, ensure_ascii=False, separators=(",", ":")) + "\n")

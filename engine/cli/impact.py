@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.cli.output import emit_json
 from engine.core.errors import InputError
+from engine.core.problems import Problem
 from engine.history.impact import ACTORS, CHUNK, KINDS, Job, Tally, check_versions, count_tickets, run_impact, stderr_progress
 from engine.core.timeutil import iso, parse_aware
 
@@ -39,14 +40,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
-        raise InputError([{"path": "--workers", "code": "invalid", "message": "--workers must be at least 1"}],
+        raise InputError([Problem("invalid", "--workers must be at least 1", "--workers")],
                          "invalid --workers")
     at = None
     if args.at:
         try:
             at = iso(parse_aware(args.at))
         except ValueError as exc:
-            raise InputError([{"path": "--at", "code": "bad_time", "message": str(exc)}], "invalid --at") from None
+            raise InputError([Problem("bad_time", str(exc), "--at")], "invalid --at") from None
     check_versions(args.rules, (args.old, args.new))
     total = count_tickets(args.tickets)  # fails early on a missing or empty corpus
     actors = ACTORS if args.actor == "both" else (args.actor,)
