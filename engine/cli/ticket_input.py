@@ -54,7 +54,8 @@ def load_ticket(args: argparse.Namespace, engine: Engine) -> dict[str, Any]:
         return ticket
     from engine.cli.wechat_input import platform_ticket_from_document
 
-    return platform_ticket_from_document(data, policy=engine)
+    args.platform_warnings = []  # read but not understood (docs/wechat.md); `present` reports them
+    return platform_ticket_from_document(data, policy=engine, warnings=args.platform_warnings)
 
 
 def present(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
@@ -63,4 +64,4 @@ def present(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
         return result
     from engine.wechat import platform_view
 
-    return platform_view(result)
+    return platform_view(result, getattr(args, "platform_warnings", None))

@@ -24,7 +24,8 @@ def load_platform_ticket(path: str, policy: Any = None) -> dict[str, Any]:
     return platform_ticket_from_document(read_json_arg(path, "platform input"), policy)
 
 
-def platform_ticket_from_document(document: Any, policy: Any = None) -> dict[str, Any]:
+def platform_ticket_from_document(document: Any, policy: Any = None,
+                                  warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise InputError([Problem("wrong_type", f"a platform input file holds an object {{\"order\": ..., \"context\": ...}}, "
                                       f"not {json_type(document)}", "/")], "invalid platform input")
@@ -35,4 +36,4 @@ def platform_ticket_from_document(document: Any, policy: Any = None) -> dict[str
     if problems:
         raise InputError(problems, "invalid platform input")
     return ticket_from_platform(document["order"], document["context"], policy=policy,
-                                base="/order", context_base="/context")
+                                base="/order", context_base="/context", warnings=warnings)

@@ -22,6 +22,7 @@ SHAPE = {
     "bad_key": "a key not in the form the schema requires for keys",
     "bad_time": "not an ISO 8601 date-time with a UTC offset (or, for the platform, epoch seconds)",
     "naive_time": "a date-time without a UTC offset: the engine never guesses a timezone",
+    "time_out_of_range": "a date-time outside the years 1970-2999",
     "below_minimum": "a number below its minimum",
     "above_maximum": "a number above its maximum",
     "negative_amount": "an amount (fen) below zero",
@@ -57,6 +58,9 @@ FILES = {
     "invalid_count": "a count option below 1",
     "empty_window": "a time window whose end is not after its start",
     "empty_corpus": "a ticket corpus with no tickets in it",
+    "no_match": "a glob (e.g. `--tickets 'data/*.parquet'`) that matches no file",
+    "no_ticket_column": "a Parquet ticket file without the `ticket` column (JSON text of one ticket per row)",
+    "output_exists": "an output directory that exists and is not empty (choose a new one)",
     "unwritable": "the output file cannot be written",
 }
 
@@ -128,6 +132,8 @@ PLATFORM = {
     "unknown_reason_code": "a platform reason code no policy reason maps to",
     "ambiguous_reason_code": "a platform reason code that maps to several policy reasons",
     "wrong_ticket": "a proposal for another after-sale order than the one given",
+    "epoch_milliseconds": "a platform time in epoch milliseconds where the platform sends epoch seconds",
+    "ambiguous_endpoint": "a request body with keys of more than one platform call; say which with `endpoint`",
 }
 
 PROBLEM_CODES: dict[str, str] = {**SHAPE, **FILES, **POLICY, **CASES, **TICKET, **PLATFORM}

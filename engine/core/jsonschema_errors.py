@@ -38,14 +38,18 @@ YAML_WORDS: TypeWords = {"object": "mapping", "array": "list"}  # the policy tea
 TIME_MESSAGES = {
     "naive_time": "{field} has no UTC offset (`{text}`): write it as 2024-06-01T10:00:00+08:00",
     "bad_time": "{field} is not an ISO 8601 date-time (`{text}`), expected 2024-06-01T10:00:00+08:00",
+    "time_out_of_range": "{field} is outside the years 1970-2999 (`{text}`)",
 }
 
 # The one spelling of a time the contract accepts: the `time` pattern of ticket.schema.json,
 # requests/common.schema.json and policytest.schema.json (tests/test_ticket.py keeps them equal).
 # Python's fromisoformat alone is laxer (`+08` offsets, basic format, 7-digit fractions), which
 # would let the library accept times the HTTP service refuses.
-TIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+# Years 1970-2999: a time near the ends of Python's datetime (9999-12-31T23:59:59+00:00 is
+# year 10000 in +08:00) cannot be rendered or shifted by a deadline, and no ticket is that old.
+TIME_PATTERN = (r"^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
                 r"(Z|z|[+-][0-9]{2}:?[0-9]{2})$")
+FIRST_YEAR, LAST_YEAR = 1970, 2999
 _TIME = re.compile(TIME_PATTERN)
 
 
@@ -59,6 +63,8 @@ def time_problem(text: Any) -> datetime | str:
         return "bad_time"
     if value.tzinfo is None or value.utcoffset() is None:
         return "naive_time"
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        return "time_out_of_range"
     if not _TIME.match(text):
         return "bad_time"
     return value

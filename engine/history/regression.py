@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
 from engine.core.errors import EngineError
+from engine.history.attribution import affects
 from engine.policytests.files import Case
 from engine.questions import ask
 
@@ -85,11 +86,7 @@ def version_pairs(engine: Engine) -> list[tuple[str, str]]:
 
 def declared_affects(engine: Engine, version: str) -> dict[str, set[str]]:
     """declared change id → the actions it says it may change, for one version."""
-    out: dict[str, set[str]] = {}
-    for item in engine.document(version).get("changes") or ():
-        if isinstance(item, dict):
-            out[str(item.get("id"))] = {a for a in item.get("affects_actions") or () if isinstance(a, str)}
-    return out
+    return affects(engine.document(version).get("changes") or ())  # the rule impact attributes with too
 
 
 def summaries(case: Case, answer: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], Any]]:

@@ -13,9 +13,13 @@ from typing import Any, Mapping
 from engine.core.errors import InputError
 from engine.core.jsonschema_errors import json_type
 from engine.core.problems import Problem, unique
-from engine.core.timeutil import NaiveTimeError, parse_aware, to_epoch
+from engine.core.timeutil import NaiveTimeError, iso, parse_aware, to_epoch
 
 MISSING: Any = object()
+
+# Epoch values from here on are milliseconds, not seconds: 10**11 s is the year 5138, while
+# 10**11 ms is 1973-03-03, so no real value of either kind is ambiguous.
+EPOCH_MILLISECONDS_FROM = 10**11
 
 
 def pointer(base: str, *parts: Any) -> str:
@@ -126,8 +130,26 @@ class Reader:
         return table[value]
 
     def epoch(self, key: str, required: bool = True, default: Any = None) -> Any:
-        """Epoch seconds (the platform's time format); must be positive."""
-        return self.integer(key, required, default, minimum=1)
+        """Epoch seconds (the platform's time format); must be positive, and not milliseconds."""
+        value = self.integer(key, required, default, minimum=1)
+        if value is not default and not self.not_milliseconds(key, value):
+            return default
+        return value
+
+    def not_milliseconds(self, key: str, value: int) -> bool:
+        """False, after recording a located problem, when `value` can only be epoch milliseconds.
+
+        The platform sends epoch seconds. Milliseconds are a common integration slip; read as
+        seconds they fall in the year 57781 (and crash every date function), so they are refused
+        with the value the caller meant, rather than guessed: a caller that slipped here may have
+        slipped elsewhere too (docs/wechat.md, "Mapping rules")."""
+        if value < EPOCH_MILLISECONDS_FROM:
+            return True
+        meant = iso(value // 1000) if value // 1000 < EPOCH_MILLISECONDS_FROM else "out of range"
+        self.problems.add(self.at(key), "epoch_milliseconds",
+                          f"`{key}` {value} is epoch milliseconds ({meant}); the platform's times are epoch "
+                          f"seconds: send {value // 1000}")
+        return False
 
     def time(self, key: str, required: bool = True, default: Any = None) -> Any:
         """A time given by a caller (context): epoch seconds, or ISO 8601 with an offset → epoch."""
@@ -138,7 +160,7 @@ class Reader:
             if value < 1:
                 self.problems.add(self.at(key), "below_minimum", f"`{key}` must be a positive epoch, not {value}")
                 return default
-            return value
+            return value if self.not_milliseconds(key, value) else default
         if isinstance(value, str):
             try:
                 return to_epoch(parse_aware(value))

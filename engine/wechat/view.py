@@ -20,9 +20,12 @@ from engine.wechat import codes
 
 
 
-def platform_view(result: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a decide / check / apply result with the platform's errcodes added."""
+def platform_view(result: dict[str, Any], warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A copy of a decide / check / apply result with the platform's errcodes added, and the
+    mapping's `warnings` (what it read but did not understand, e.g. an unknown reason code) when any."""
     out = copy.deepcopy(result)
+    if warnings:
+        out["warnings"] = list(warnings)
     if isinstance(out.get("actions"), dict):  # a decision
         if out.get("actor") == "merchant":
             for action, entry in out["actions"].items():
