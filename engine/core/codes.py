@@ -33,6 +33,7 @@ SHAPE = {
     "duplicate_item": "the same item twice in a list that must not repeat",
     "one_effect": "a rule must have exactly one effect (allow, deny, advise, ...)",
     "not_allowed": "a combination of keys the schema forbids",
+    "not_comparable": "a value the rules runtime cannot compare (e.g. an integer beyond ±2^53)",
     "invalid": "any other schema violation (the message is the validator's)",
 }
 
