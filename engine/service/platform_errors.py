@@ -79,9 +79,10 @@ def unreadable(body: dict[str, Any], parts: tuple[str, ...], exc: BaseException)
     return ApiError(422, "invalid_platform_payload", "the platform payload has values the mapping cannot read", problems)
 
 
-def unreadable_input(body: Any, exc: BaseException) -> ApiError:
-    """The 422 for a schema-valid body whose values the rules runtime still refuses (FactError)."""
-    problems = list(shape_problems(body, "")) or [
-        {"path": "", "code": "out_of_range", "message": f"a value is outside what the rules compare: {exc}"}]
+def unreadable_input(body: Any, exc: BaseException, base: str = "") -> ApiError:
+    """The 422 for a schema-valid body whose values the rules runtime still refuses (FactError);
+    `base` locates `body` in the request (`/items/3` in a batch)."""
+    problems = list(shape_problems(body, base)) or [
+        {"path": base, "code": "out_of_range", "message": f"a value is outside what the rules compare: {exc}"}]
     logger.info("request refused at %s: %s: %s", ", ".join(p["path"] for p in problems), type(exc).__name__, exc)
     return ApiError(422, "invalid_input", "the request has values the rules runtime cannot compare", problems)
