@@ -21,7 +21,8 @@ from engine.service.platform_errors import unreadable, unreadable_input
 from engine.service.responses import json_response
 from engine.service.state import ServiceState
 from engine.service.validation import read_json
-from engine.wechat import platform_view, proposal_from_platform, ticket_from_platform
+from engine.core.timeutil import now as wall_clock
+from engine.wechat import platform_view, request_from_platform, ticket_from_platform
 
 
 def endpoint(handler: Callable[[Request, ServiceState], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -169,35 +170,39 @@ async def wechat_decide(state: ServiceState, body: Any) -> Response:
     return _answer(result, decision_id)
 
 
+
 async def wechat_check(state: ServiceState, body: Any) -> Response:
     result, decision_id = await _compute(state, "check", body, lambda engine: platform_check(engine, body),
                                          actor="merchant")
     return _answer(result, decision_id)
 
 
-def platform_decide(engine: Any, body: dict) -> dict:
+def platform_decide(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     """/v1/wechat/decide on one engine: the decision in the platform's view, or ApiError 4xx."""
     @_readable(body, ("order", "context"))
-    def call(engine: Any) -> dict:
+    def call(engine: Any) -> dict[str, Any]:
+        warnings: list[dict[str, Any]] = []
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
-                                                        base="/order", context_base="/context"))
+                                                        base="/order", context_base="/context", warnings=warnings))
         result = _from_platform_ticket(lambda: engine.decide(ticket, body["actor"], at=body.get("at"),
                                                              version=body.get("version")))
-        return platform_view(result)
+        return platform_view(result, warnings)
     return call(engine)
 
 
-def platform_check(engine: Any, body: dict) -> dict:
+def platform_check(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     """/v1/wechat/check on one engine: the check in the platform's view, or ApiError 4xx."""
     @_readable(body, ("order", "context", "body"))
-    def call(engine: Any) -> dict:
+    def call(engine: Any) -> dict[str, Any]:
+        warnings: list[dict[str, Any]] = []
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
-                                                        base="/order", context_base="/context"))
-        version = body.get("version") or engine.version_at(body.get("at"))
-        action, payload = _platform(lambda: proposal_from_platform(body["body"], ticket, engine.policy(version),
-                                                                   base="/body"))
-        result = _from_platform_ticket(lambda: engine.check(ticket, action, payload, at=body.get("at"), version=version))
-        return platform_view(result)
+                                                        base="/order", context_base="/context", warnings=warnings))
+        at = body.get("at") or wall_clock()  # the body's action and its check are judged at one moment
+        action, payload = _platform(lambda: request_from_platform(body["body"], ticket, engine, at=at,
+                                                                  version=body.get("version"),
+                                                                  endpoint=body.get("endpoint"), base="/body"))
+        result = _from_platform_ticket(lambda: engine.check(ticket, action, payload, at=at, version=body.get("version")))
+        return platform_view(result, warnings)
     return call(engine)
 
 
@@ -224,7 +229,7 @@ def _platform(call: Callable[[], Any]) -> Any:
     try:
         return call()
     except InputError as exc:
-        raise ApiError(422, "invalid_platform_payload", str(exc).split(":\n")[0], list(exc.problems)) from None
+        raise ApiError(422, "invalid_platform_payload", exc.summary, [p.to_json() for p in exc.problems]) from None
 
 
 # The ticket fields the engine checks against the policy come from the platform context, not the
@@ -236,6 +241,6 @@ def _from_platform_ticket(call: Callable[[], dict]) -> dict:
     try:
         return call()
     except TicketError as exc:
-        problems = [dict(p, path=_PLATFORM_SOURCES.get(p.get("path") or "", "/order"),
-                         message=f"{p['message']} (ticket field {p.get('path')})") for p in exc.problems]
+        problems = [dict(p.to_json(), path=_PLATFORM_SOURCES.get(p.path, "/order"),
+                         message=f"{p.message} (ticket field {p.path})") for p in exc.problems]
         raise ApiError(422, "invalid_platform_payload", "invalid ticket", problems) from None
