@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from engine.core.errors import EngineError, InputError, TicketError
@@ -35,6 +35,8 @@ def endpoint(handler: Callable[[Request, ServiceState], Awaitable[Response]]) ->
             return exc.response()
         except EngineError as exc:
             return from_engine_error(exc).response()
+        except ClientDisconnect:  # gone before its body arrived: nobody to answer, nothing to log
+            return ApiError(400, "bad_request", "the client disconnected before sending its body").response()
         except Exception as exc:  # noqa: BLE001
             return internal_error(request, exc)
     wrapped.__name__ = handler.__name__
