@@ -26,6 +26,7 @@ from engine.service.reload import EngineHolder
 from engine.service.settings import ServiceSettings
 from engine.service.state import ServiceState
 from engine.service.validation import RequestValidator
+from engine.workbench import routes as workbench
 
 logger = logging.getLogger("aftersale.service")
 
@@ -48,6 +49,7 @@ def _routes() -> list[Route]:
         Route("/readyz", meta.readyz, methods=["GET"]),
         Route("/admin/reload", meta.admin_reload, methods=["POST"]),
         Route("/openapi.json", meta.openapi, methods=["GET"]),
+        workbench.mount(),  # /workbench/: the policy team's pages (engine/workbench)
     ]
 
 
