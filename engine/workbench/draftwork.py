@@ -18,7 +18,7 @@ from engine.api import Engine, engine_builds
 from engine.core.errors import EngineError, PolicyError
 from engine.core.problems import Diagnostic, sort_diagnostics
 from engine.core.timeutil import now as wall_clock, parse_aware
-from engine.policy.bundle import Bundle, load_files, policy_files
+from engine.policy.bundle import load_files, policy_files
 from engine.policy.diff import render as diffrender
 from engine.policy.diff.grouped import group_changes, spanned_rows
 from engine.policy.diff.semantic import diff_documents
@@ -174,7 +174,7 @@ def diff(text: str, name: str, rules_dir: str) -> dict[str, Any]:
     known = [(v.version, v.effective_from.timestamp(), served.document(v.version)) for v in served.versions()]
     start = served.policy(against).effective_from.timestamp()
     try:
-        new_start: float | None = parse_aware(data.get("effective_from")).timestamp()
+        new_start: float | None = parse_aware(str(data.get("effective_from"))).timestamp()
     except (TypeError, ValueError):
         new_start = None
     rows = spanned_rows(known, start, (str(data.get("version", shown)), new_start, data))

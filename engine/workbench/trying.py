@@ -92,7 +92,7 @@ def _marks(engine: Any, decision: dict[str, Any], start: datetime, end: datetime
                 marks.setdefault(when, {"at": when, "kind": "deadline", "labels": []})["labels"].append(
                     f"{action}: {denial['code']}")
     for info in engine.versions():
-        when = iso(info.effective_from)
+        when = str(iso(info.effective_from))
         if start <= info.effective_from <= end:
             marks.setdefault(when, {"at": when, "kind": "version", "labels": []})
             marks[when]["kind"] = "version"
@@ -117,7 +117,7 @@ def timeline(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     for mark in union_marks:
         at = parse_aware(mark["at"])
         moments += [at - timedelta(seconds=1), at]
-    samples = []
+    samples: list[dict[str, Any]] = []
     for moment in sorted({m for m in moments if start <= m <= end}):
         try:
             decision = engine.decide(ticket, actor, at=moment)
