@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from engine.policy.diff.labels import summary_text
 from engine.policy.diff.semantic import Change, covered_by
 
 
@@ -51,7 +52,9 @@ class Group:
 
     def to_json(self) -> dict[str, Any]:
         return {"declared": self.row.to_json() if self.row else None,
-                "changes": [c.to_json() for c in self.changes]}
+                "changes": [dict(c.to_json(), before_text=None if c.before is None else summary_text(c.before),
+                                 after_text=None if c.after is None else summary_text(c.after))
+                            for c in self.changes]}
 
 
 def group_changes(changes: Iterable[Change], rows: list[DeclaredRow]) -> list[Group]:

@@ -2,11 +2,11 @@
 terminal form (one change per line, its path and guide section beneath)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from engine.policy.diff.grouped import DeclaredRow, group_changes
 from engine.policy.diff.semantic import Change, summarize
-from engine.policy.diff.labels import value_text
+from engine.policy.diff.labels import summary_text, value_text
 
 KIND_MARKS = {"added": "+", "removed": "-", "changed": "~"}
 KIND_WORDS = {"added": "新增", "removed": "删除", "changed": "修改"}
@@ -48,14 +48,14 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _table(changes: list[Change]) -> list[str]:
+def _table(changes: list[Change], text: Callable[[Any], str] = value_text) -> list[str]:
     lines = ["| 变更 | 项目 | 之前 | 之后 | 路径 | 指南章节 |", "|---|---|---|---|---|---|"]
     for c in changes:
         if c.moved_from:
             before, after = c.moved_from, c.path
         else:
-            before = "" if c.kind == "added" else value_text(c.before)
-            after = "" if c.kind == "removed" else value_text(c.after)
+            before = "" if c.kind == "added" else text(c.before)
+            after = "" if c.kind == "removed" else text(c.after)
         lines.append(f"| {KIND_WORDS[c.kind]} | {_cell(c.label)} | {_cell(before)} | {_cell(after)} "
                      f"| `{c.path}` | {_cell(c.section or '')} |")
     return lines
@@ -102,5 +102,5 @@ def to_markdown_grouped(changes: list[Change], old: str, new: str, rows: list[De
             if not group.changes:
                 lines += ["（此条声明没有对应的语义变更：只改了说明或注释。）", ""]
                 continue
-        lines += _table(group.changes) + [""]
+        lines += _table(group.changes, summary_text) + [""]
     return "\n".join(lines)

@@ -22,6 +22,7 @@ async function show() {
   }
   const module = await PAGES[page]();
   const app = document.getElementById('app');
+  if (!app.dataset.ready) { app.textContent = ''; app.dataset.ready = '1'; }   // drop the static placeholder once
   render(null, app);
   render(html`<${module.default} args=${args} />`, app);
   document.title = `${module.title} · 售后协商政策工作台`;

@@ -10,7 +10,7 @@ const show = (v) => v === null || v === undefined ? '' : (typeof v === 'string' 
 const ChangeTable = ({ changes }) => html`<table class="small">
   <thead><tr><th>变更</th><th>项目</th><th>之前</th><th>之后</th><th>路径</th><th>章节</th></tr></thead>
   <tbody>${changes.map(c => html`<tr><td><span class=${`badge ${c.kind === 'added' ? 'b-ok' : c.kind === 'removed' ? 'b-bad' : 'b-warn'}`}>${CHANGE_KIND[c.kind]}</span></td>
-    <td>${c.label}</td><td class="mono">${c.moved_from || show(c.before).slice(0, 120)}</td><td class="mono">${c.moved_from ? c.path : show(c.after).slice(0, 120)}</td>
+    <td>${c.label}</td><td class="val">${c.moved_from || show(c.before_text)}</td><td class="val">${c.moved_from ? c.path : show(c.after_text)}</td>
     <td class="mono">${c.path}</td><td>${c.section || ''}</td></tr>`)}</tbody></table>`;
 
 export function DecisionBars({ result }) {
@@ -45,8 +45,8 @@ export default function Compare({ args }) {
   return html`
     <h1>版本对比 <small class="muted">Compare</small></h1>
     <div class="toolbar">
-      <label>从 <select value=${from} onChange=${e => go(e.target.value, to)}>${list.map(v => html`<option>${v}</option>`)}</select></label>
-      <label>到 <select value=${to} onChange=${e => go(from, e.target.value)}>${list.map(v => html`<option>${v}</option>`)}</select></label>
+      <label>从 <select value=${from} onChange=${e => go(e.target.value, to)}>${list.map(v => html`<option value=${v}>${v}</option>`)}</select></label>
+      <label>到 <select value=${to} onChange=${e => go(from, e.target.value)}>${list.map(v => html`<option value=${v}>${v}</option>`)}</select></label>
       ${data ? html`<button onClick=${() => download(`diff-${from}-${to}.md`, data.markdown, 'text/markdown')}>下载 Markdown（PR 描述）</button>` : null}
     </div>
     <${ErrorBox} error=${error} />

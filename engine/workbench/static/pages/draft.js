@@ -48,7 +48,9 @@ export default function Draft() {
   const host = useRef(null);
   const editor = useRef(null);
   const marks = useRef([]);
-  const [name, setName] = useState('draft.yaml');
+  const [name, setNameState] = useState('draft.yaml');
+  const nameRef = useRef('draft.yaml');   // the editor's change handler outlives renders: read the name here
+  const setName = (value) => { nameRef.current = value; setNameState(value); };
   const [versions, setVersions] = useState(null);
   const [validation, setValidation] = useState(null);
   const [busy, setBusy] = useState('');
@@ -78,7 +80,7 @@ export default function Draft() {
     const mine = ++seq.current;
     setBusy('校验中…');
     try {
-      const result = await api('draft/validate', { text: text(), name });
+      const result = await api('draft/validate', { text: text(), name: nameRef.current });
       if (mine !== seq.current) return;
       setValidation(result); setError(null); showProblems(result);
     } catch (e) { if (mine === seq.current) setError(e); }
@@ -114,12 +116,12 @@ export default function Draft() {
   }
   async function runJob(job, setter) {
     setBusy(job === 'cases' ? '运行用例中…' : '计算影响中…'); setter(null);
-    try { setter(await api(`draft/${job}`, { text: text(), name })); setError(null); } catch (e) { setError(e); }
+    try { setter(await api(`draft/${job}`, { text: text(), name: nameRef.current })); setError(null); } catch (e) { setError(e); }
     finally { setBusy(''); }
   }
   async function downloadDiff() {
     try {
-      const result = await api('draft/diff', { text: text(), name });
+      const result = await api('draft/diff', { text: text(), name: nameRef.current });
       if (!result.ok) { setError(result); return; }
       download(`${name.replace(/\.ya?ml$/, '')}.diff.md`, result.markdown, 'text/markdown');
     } catch (e) { setError(e); }
@@ -133,7 +135,7 @@ export default function Draft() {
     <div class="toolbar">
       <button onClick=${() => loadVersion(inForce)} disabled=${!inForce} id="load-in-force">编辑生效版本 ${inForce || ''}</button>
       <label>上传 <input type="file" accept=".yaml,.yml,text/yaml" onChange=${upload} id="upload" /></label>
-      <label>文件名 <input type="text" size="18" value=${name} onChange=${e => setName(e.target.value)} /></label>
+      <label>文件名 <input type="text" size="18" value=${name} onChange=${e => { setName(e.target.value); schedule(); }} /></label>
       <button onClick=${() => download(name, text(), 'text/yaml')}>下载草稿</button>
       <button onClick=${downloadDiff}>下载 Markdown 差异</button>
       <span class="small muted" aria-live="polite">${busy}</span>
@@ -157,7 +159,7 @@ export default function Draft() {
         <${ErrorBox} error=${error} />
         ${cases ? html`<div class="card" id="cases-result">${cases.ok === false ? html`<${ErrorBox} error=${cases} />` : html`
           <h3><span class=${cases.failed ? 'fail' : 'pass'}>${cases.passed} 通过，${cases.failed} 失败</span> <small class="muted">（${cases.total} 个用例，草稿版本 ${cases.version}）</small></h3>
-          <ul class="small">${cases.cases.filter(c => !c.passed).slice(0, 50).map(c => html`<li><pre class="mono" style="white-space:pre-wrap;margin:0">${c.text}</pre></li>`)}</ul>`}</div>` : null}
+          <ul class="small failures">${cases.cases.filter(c => !c.passed).slice(0, 50).map(c => html`<li><pre class="mono" style="white-space:pre-wrap;margin:0">${c.text}</pre></li>`)}</ul>`}</div>` : null}
         ${impact ? html`<div class="card" id="impact-result">${impact.ok === false ? html`<${ErrorBox} error=${impact} />` : html`
           <h3>草稿 ${impact.to} 对比生效版本 ${impact.from}</h3>
           <p class="small muted">${impact.tickets} 张样例工单、${impact.compared} 次决定${impact.undecidable ? `，${impact.undecidable} 张无法判定` : ''}。</p>

@@ -24,9 +24,9 @@ function latestEvent(ticket) {
 
 function Unlock({ unlock }) {
   if (!unlock) return null;
-  if (unlock.kind === 'time') return html`<div class="small">⏱ 解锁时间：<strong>${fmtTime(unlock.available_at)}</strong></div>`;
-  if (unlock.kind === 'input') return html`<div class="small">➜ 需要：<code>${unlock.needs}</code></div>`;
-  return html`<div class="small">⛔ 不会解锁（never）</div>`;
+  if (unlock.kind === 'time') return html`<div class="small">解锁时间：<strong>${fmtTime(unlock.available_at)}</strong></div>`;
+  if (unlock.kind === 'input') return html`<div class="small">解锁需要：<code>${unlock.needs}</code></div>`;
+  return html`<div class="small">不会解锁（never）</div>`;
 }
 
 function Constraints({ c }) {
