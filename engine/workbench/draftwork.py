@@ -29,9 +29,21 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _SERVED: dict[tuple[Any, ...], Engine] = {}  # the served rules as this child last saw them
 
 
+DEFAULT_NAME = "draft.yaml"
+
+
 def display_name(name: str) -> str:
-    base = _SAFE_NAME.sub("_", Path(name or "draft.yaml").name) or "draft.yaml"
+    base = _SAFE_NAME.sub("_", Path(name or DEFAULT_NAME).name) or DEFAULT_NAME
     return base if base.endswith((".yaml", ".yml")) else base + ".yaml"
+
+
+def file_name(text: str, name: str) -> str:
+    """The name a pasted draft is checked under: as given, or, for the default name, the file
+    its `version` asks for (`version` must match the file name, as in rules/)."""
+    if name and name != DEFAULT_NAME:
+        return display_name(name)
+    match = re.search(r"""^version:\s*["']?([0-9A-Za-z._-]+)["']?\s*$""", text[:4096], re.MULTILINE)
+    return display_name(f"{match.group(1)}.yaml" if match else DEFAULT_NAME)
 
 
 @contextmanager
@@ -77,6 +89,7 @@ def _shown(diagnostics: list[Diagnostic], path: Path, shown: str) -> list[dict[s
 
 
 def validate(text: str, name: str, rules_dir: str) -> dict[str, Any]:
+    name = file_name(text, name)
     shown = display_name(name)
     with _draft_file(text, name) as path:
         try:
@@ -118,6 +131,7 @@ def _refused(exc: EngineError, name: str) -> dict[str, Any]:
 
 
 def cases(text: str, name: str, rules_dir: str) -> dict[str, Any]:
+    name = file_name(text, name)
     from engine.policytests.files import load_cases
     from engine.policytests.runner import run_cases
 
@@ -144,6 +158,7 @@ def _in_force(served: Engine) -> str:
 
 
 def impact(text: str, name: str, rules_dir: str) -> dict[str, Any]:
+    name = file_name(text, name)
     served = _served(rules_dir)
     against = _in_force(served)
     try:
@@ -159,6 +174,7 @@ def impact(text: str, name: str, rules_dir: str) -> dict[str, Any]:
 
 def diff(text: str, name: str, rules_dir: str) -> dict[str, Any]:
     """The draft against the version in force now: grouped JSON and the Markdown for the review."""
+    name = file_name(text, name)
     served = _served(rules_dir)
     against = _in_force(served)
     shown = display_name(name)
