@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import httpx
 import pytest
@@ -207,3 +206,15 @@ def test_the_served_engine_keeps_answering_while_a_draft_runs(server):
     answered = time.monotonic() - started
     job.join()
     assert answered < 1.0, f"a decision waited {answered:.2f} s behind a draft"
+
+
+def test_every_static_file_is_package_data():
+    """pyproject's package-data globs ship every file of the page (a wheel without them serves 404s)."""
+    import fnmatch
+    import tomllib
+
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]["engine.workbench"]
+    package = REPO / "engine" / "workbench"
+    files = [p.relative_to(package).as_posix() for p in (package / "static").rglob("*") if p.is_file()]
+    assert len(files) > 10
+    assert [f for f in files if not any(fnmatch.fnmatch(f, g) and f.count("/") == g.count("/") for g in globs)] == []

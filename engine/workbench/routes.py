@@ -46,7 +46,7 @@ def api(handler: Callable[[Request], Awaitable[Any]]) -> Handler:
         except WorkbenchError as exc:
             return _json({"error": {"message": exc.message, "problems": exc.problems}}, exc.status)
         except EngineError as exc:
-            problems = list(getattr(exc, "problems", None) or [d.to_json() for d in getattr(exc, "diagnostics", [])])
+            problems = trying.problems_json(exc)
             status = 404 if type(exc).__name__ == "UnknownVersionError" else 422
             return _json({"error": {"message": str(exc).split("\n")[0], "problems": problems}}, status)
         except DraftBusy as exc:

@@ -31,12 +31,18 @@ def examples() -> dict[str, Any]:
     return {"tickets": example_tickets(), "payloads": _payloads(), "actors": list(ACTORS), "answers": list(ANSWERS)}
 
 
+def problems_json(exc: EngineError) -> list[dict[str, Any]]:
+    """An engine error's problems (ticket/payload `Problem`s or policy `Diagnostic`s) as JSON."""
+    found = getattr(exc, "problems", None) or getattr(exc, "diagnostics", None) or []
+    return [p.to_json() if hasattr(p, "to_json") else dict(p) for p in found]
+
+
 def _field(body: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
     value = body.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, kind):
-        raise InputError([{"path": f"/{name}", "code": "bad_field",
+        raise InputError([{"path": f"/{name}", "code": "wrong_type",
                            "message": f"`{name}` must be a {kind.__name__}"}], f"bad `{name}`")
     return value
 
@@ -62,8 +68,7 @@ def decide(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
         try:
             out["compare"] = engine.decide(ticket, actor, at=at, version=other)
         except EngineError as exc:  # e.g. the other version does not know the scenario
-            out["compare_error"] = {"message": str(exc).split("\n")[0],
-                                    "problems": list(getattr(exc, "problems", []) or [])}
+            out["compare_error"] = {"message": str(exc).split("\n")[0], "problems": problems_json(exc)}
     return out
 
 
@@ -110,7 +115,7 @@ def timeline(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     start = _time(body, "from") or (parse_aware(created) if isinstance(created, str) else wall_clock())
     end = _time(body, "to") or start + DEFAULT_SPAN
     if end <= start:
-        raise InputError([{"path": "/to", "code": "bad_range", "message": "`to` must be after `from`"}], "bad range")
+        raise InputError([{"path": "/to", "code": "empty_window", "message": "`to` must be after `from`"}], "bad range")
     first = engine.decide(ticket, actor, at=start)
     moments = [start + (end - start) * i / STEPS for i in range(STEPS + 1)]
     union_marks = _marks(engine, first, start, end)
