@@ -188,7 +188,7 @@ export default function Try() {
           ${(applied.result.effects || []).map(e => html`<div>效果：<code>${e.effect}</code>${e.refund_amount !== undefined ? ` ${yuan(e.refund_amount)}` : ''}</div>`)}
           ${(applied.result.violations || []).map(v => html`<div class="denial">${v.message} <span class="mono">${v.code}</span></div>`)}</div>` : null}
       </section>
-      <section class="grow" style="flex-basis:600px" aria-live="polite">
+      <section class="grow results" style="flex-basis:600px" aria-live="polite">
         ${timeline && at ? html`<${Timeline} timeline=${timeline} at=${at} onPick=${setAt} />` : null}
         <${ErrorBox} error=${error} />
         ${result ? (result.compare || result.compare_error ? html`<div class="side">
