@@ -17,6 +17,7 @@ run: setup
 test: setup
 	@.venv/bin/ruff check engine tests bench
 	@.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
+	@.venv/bin/mypy
 	@.venv/bin/aftersale validate
 	@.venv/bin/aftersale test
 	@# the workbench's browser tests need a chromium; without one they are skipped, and said so

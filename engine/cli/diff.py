@@ -1,6 +1,8 @@
 """`aftersale diff A B`: what changed between two policy versions (or policy files)."""
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import sys
 
@@ -13,7 +15,7 @@ from engine.policy.diff.grouped import spanned_rows
 from engine.history.versions import VersionDocument, load_versions, resolve
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "diff", help="semantic diff of two policy versions",
         description="Compare two policy versions by id (A older, B newer). A and B are version "
@@ -50,7 +52,7 @@ def _start(doc: VersionDocument) -> float | None:
     return doc.effective_from.timestamp() if doc.effective_from else None
 
 
-def _known(rules_dir: str | None) -> list[tuple[str, float | None, dict]]:
+def _known(rules_dir: str | None) -> list[tuple[str, float | None, dict[str, Any]]]:
     """The rules directory's versions (their declared changes explain a comparison that skips
     versions); none when there is no directory (two loose files)."""
     try:

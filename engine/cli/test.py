@@ -16,6 +16,8 @@ still come from the local rules (`--rules`); a warning says when the service ser
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import argparse
 import json
 import sys
@@ -23,8 +25,13 @@ from pathlib import Path
 
 from engine.cli.output import diagnostic_annotation, emit_json, github_annotation
 
+if TYPE_CHECKING:
+    from engine.core.problems import Diagnostic
+    from engine.policytests.http import HttpEngine
+    from engine.policytests.runner import CaseResult
 
-def register(subparsers) -> None:
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "test", help="run the policy test cases (rules/tests/*.yaml)",
         description="Run policy test cases against the policy versions; print each failure with "
@@ -66,10 +73,12 @@ def run(args: argparse.Namespace) -> int:
         return _annotate_problems(exc.diagnostics)
     if args.keyword:
         cases = [c for c in cases if args.keyword in c.name]
+    engine: Engine | HttpEngine
     if args.http:
-        engine = _service(args.http, rules_dir)
-        if engine is None:
+        remote = _service(args.http, rules_dir)
+        if remote is None:
             return 1
+        engine = remote
     else:
         try:
             engine = Engine.from_directory(rules_dir)
@@ -82,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         report = coverage(engine, results) if args.coverage else None
         # The regression compares the local versions with their declared changes: a property of the
         # rules, not of a deployment, so it runs in process only.
-        regression = run_regression(engine, cases) if args.regression and not args.http else None
+        regression = run_regression(engine, cases) if args.regression and isinstance(engine, Engine) else None
     finally:
         engine.close()
     unexplained = regression.unexplained if regression else []
@@ -127,20 +136,20 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed or unexplained else 0
 
 
-def _annotate_problems(diagnostics) -> int:
+def _annotate_problems(diagnostics: list[Diagnostic]) -> int:
     for problem in diagnostics:
         print(diagnostic_annotation(problem))
     print(f"aftersale test: {len(diagnostics)} problem(s)", file=sys.stderr)
     return 1
 
 
-def _case_annotations(result) -> str:
+def _case_annotations(result: CaseResult) -> str:
     """A failed case: one annotation per mismatch, at the line of the expectation that failed."""
     case = result.case
     if result.outcome == "xpass":
         return github_annotation("error", f"{case.name}: the case now passes: remove its `known_issue`",
                                  case.file, case.line(), title="known issue now passes")
-    lines = []
+    lines: list[str] = []
     if result.error:
         lines.append(github_annotation("error", f"{case.name}: error: {result.error}", case.file, case.line(),
                                        title="policy case"))
@@ -151,7 +160,7 @@ def _case_annotations(result) -> str:
     return "\n".join(lines)
 
 
-def _service(url: str, rules_dir: Path):
+def _service(url: str, rules_dir: Path) -> HttpEngine | None:
     """An HttpEngine on `url`, once the service answered; None (after saying why) when it did not.
     The local rules give the rule ids only: if the service serves other rules, say so up front,
     since `covers`/`fired` problems and coverage would then describe the local rules."""
