@@ -91,7 +91,7 @@ def test_try_a_ticket_shows_why_an_action_is_denied(page, server):
     open_page(page, server, "try")
     page.click("button[data-example=new-not-received]")
     card = page.locator("article[data-action=reject]")
-    card.locator(".denial").first.wait_for()
+    card.get_by_text("当前售后场景不支持直接拒绝").wait_for()  # this ticket's answer, not the one shown before
     text = card.inner_text()
     assert "不允许" in text
     assert "当前售后场景不支持直接拒绝" in text
@@ -104,7 +104,7 @@ def test_the_slider_unlocks_an_action_across_its_deadline(page, server):
     open_page(page, server, "try")
     page.click("button[data-example=pending-amount-proposal]")
     card = page.locator("article[data-action=negotiate]")
-    card.locator(".denial").first.wait_for()
+    card.get_by_text("2024-06-03 12:00").wait_for()  # this ticket's answer, not the one shown before
     assert "协商方案待买家处理" in card.inner_text()
     assert "2024-06-03 12:00" in card.inner_text()  # the unlock time, the buyer's 48 h
     slider = page.locator("#at-slider")
@@ -129,7 +129,7 @@ def test_compare_with_another_version_side_by_side(page, server):
 def test_check_a_proposal_and_apply_an_answer(page, server):
     open_page(page, server, "try")
     page.click("button[data-example=new-not-received]")
-    page.locator("article[data-action=reject]").wait_for()
+    page.locator("article[data-action=reject]").get_by_text("当前售后场景不支持直接拒绝").wait_for()
     page.get_by_role("button", name="negotiate-over-paid").click()
     page.get_by_role("button", name="检查方案").click()
     result = page.locator("#check-result")
