@@ -82,6 +82,6 @@ def unreadable(body: dict[str, Any], parts: tuple[str, ...], exc: BaseException)
 def unreadable_input(body: Any, exc: BaseException) -> ApiError:
     """The 422 for a schema-valid body whose values the rules runtime still refuses (FactError)."""
     problems = list(shape_problems(body, "")) or [
-        {"path": "", "code": "uncomparable_value", "message": f"a value is outside what the rules compare: {exc}"}]
+        {"path": "", "code": "not_comparable", "message": f"a value is outside what the rules compare: {exc}"}]
     logger.info("request refused at %s: %s: %s", ", ".join(p["path"] for p in problems), type(exc).__name__, exc)
     return ApiError(422, "invalid_input", "the request has values the rules runtime cannot compare", problems)
