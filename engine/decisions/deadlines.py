@@ -3,32 +3,27 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from engine.decisions.facts import epoch
-from engine.policy.model import Policy
 from engine.core.timeutil import iso
+from engine.decisions.results import Deadlines
+from engine.decisions.situation import Situation
 
 
-def deadlines(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, str | None]:
+def deadlines(situation: Situation, facts: Mapping[str, Any]) -> Deadlines:
     """- buyer_response: when the pending proposal times out (null when none is pending);
     - receipt: the receiving deadline in force (the ticket's, already extended if it was);
     - receipt_if_extended: receipt + extension_hours, while an extension is still possible
       (not used yet, parcel not signed, the policy has the feature);
     - processing_after_sign: signed_at + processing_after_sign_hours when the parcel was signed
       after the merchant extended the receipt time (四-4.1.1: 签收后48小时内完成售后处理)."""
-    logistics = ticket.get("return_logistics") or {}
+    policy = situation.policy
     receipt = facts.get("receipt_deadline")
-    out: dict[str, str | None] = {
-        "buyer_response": iso(facts.get("buyer_response_deadline")),
-        "receipt": iso(receipt),
-        "receipt_if_extended": None,
-        "processing_after_sign": None,
-    }
     extension = policy.timeouts.receipt_extension
+    if_extended = None
     if (extension is not None and receipt is not None and not facts["receipt_extension_used"]
             and not facts["return_signed"]):
-        out["receipt_if_extended"] = iso(receipt + extension.extension_hours * 3600)
+        if_extended = iso(receipt + extension.extension_hours * 3600)
+    after_sign = None
     hours = policy.timeouts.processing_after_sign_hours
-    signed_at = logistics.get("signed_at")
-    if hours is not None and signed_at and facts["receipt_extension_used"]:
-        out["processing_after_sign"] = iso(epoch(signed_at) + hours * 3600)
-    return out
+    if hours is not None and situation.signed_at is not None and facts["receipt_extension_used"]:
+        after_sign = iso(situation.signed_at + hours * 3600)
+    return Deadlines(iso(facts.get("buyer_response_deadline")), iso(receipt), if_extended, after_sign)

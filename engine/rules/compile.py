@@ -11,16 +11,19 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from engine.policy.conditions import (STR, CompileError, NeverFires, anchored, compile_condition,
                                make_predicate)
+from engine.policy.model import Policy
 from engine.rules.plain import PlainStage
-from engine.rules.durable import FactError, FactValidator, RulesetRunner, RuntimeFault
+from engine.rules.durable import FactError, FactValidator
 from engine.core.vocabulary import BUYER_ACTIONS, MERCHANT_ACTIONS, STAGES
 from engine.core.vocabulary import EFFECTS as EFFECT_KINDS
+
+if TYPE_CHECKING:
+    from engine.rules.evaluator import DurableEvaluator
 
 FEATURE_DENY_CODE = "FEATURE_NOT_IN_POLICY"
 
@@ -50,6 +53,10 @@ class CompiledRule:
 
 @dataclass(eq=False)
 class CompiledPolicy:
+    """One version compiled: pure data (rule index, durable ruleset definitions, fact types, the
+    plain evaluator's generated functions). Nothing is opened in durable_rules: `open()` gives the
+    prepared evaluator (engine/rules/evaluator.py), a separate object that owns the rulesets."""
+
     version: str
     rules: dict[str, CompiledRule]                 # id → rule, in rule order, dropped included
     definitions: dict[str, dict]                   # stage → durable ruleset definition
@@ -57,13 +64,10 @@ class CompiledPolicy:
     durable_names: dict[str, str]                  # `r<n>` → rule id
     fact_types: dict[str, str]                     # fact → "str" | "num" (what the conditions compare)
     _plain: dict[str, PlainStage] = field(repr=False, default_factory=dict)
-    _runners: dict[str, RulesetRunner] = field(repr=False, default_factory=dict)
-    _lock: threading.Lock = field(repr=False, default_factory=threading.Lock)
     _validate: FactValidator = field(repr=False, default_factory=FactValidator)
     # stage → the facts its conditions read: only those are sent to durable (less JSON to build
     # and parse; a fact no condition names cannot change which rules fire)
     _reads: dict[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
-    _closed: bool = field(repr=False, default=False)
 
     @property
     def dropped(self) -> dict[str, str]:
@@ -76,54 +80,28 @@ class CompiledPolicy:
     def ruleset_json(self, stage: str) -> str:
         return json.dumps(self.definitions[stage], ensure_ascii=False, separators=(",", ":"))
 
-    def fired(self, stage: str, facts: Mapping) -> list[str]:
-        """Ids of the rules of `stage` that fire for `facts` on durable_rules, once each, in rule
-        order. Raises FactError for facts that are not normalized, RuntimeFault if durable fails."""
-        self._check(stage, facts)
-        runner = self._runners.get(stage) or self._open(stage)
-        names = runner.fired({k: facts[k] for k in self._reads[stage] if k in facts})
-        by_name = self.durable_names
-        if len(names) < 2:
-            return [by_name[n] for n in names]
-        rules = self.rules
-        ids = {by_name[n] for n in names}  # `$or` with k true branches fires k times
-        return sorted(ids, key=lambda rid: rules[rid].index)
+    def reads(self, stage: str) -> tuple[str, ...]:
+        return self._reads[stage]
 
     def fired_plain(self, stage: str, facts: Mapping) -> list[str]:
-        """Same as `fired`, on the plain-Python evaluator."""
-        self._check(stage, facts)
+        """Ids of the rules of `stage` whose conditions hold for `facts`, in rule order, on the
+        plain-Python evaluator (the build-time cross-check of durable_rules, and the bench floor)."""
+        self.check_facts(stage, facts)
         return self._plain[stage].fired(facts)
 
-    def _check(self, stage: str, facts: Mapping) -> None:
+    def check_facts(self, stage: str, facts: Mapping) -> None:
+        """FactError unless `facts` are normalized for `stage` (engine/rules/durable.FactValidator)."""
         if stage not in self._plain:
             raise FactError(f"unknown stage `{stage}` (known: {', '.join(STAGES)})")
         self._validate(facts)
         if facts.get("stage") != stage:
             raise FactError(f"facts are for stage `{facts.get('stage')}`, evaluated as `{stage}`")
 
-    def _open(self, stage: str) -> RulesetRunner:
-        with self._lock:
-            if self._closed:
-                raise RuntimeFault(f"policy {self.version} was closed (reloaded); use the new one")
-            runner = self._runners.get(stage)
-            if runner is None:
-                runner = RulesetRunner(self.ruleset_names[stage], self.definitions[stage])
-                self._runners[stage] = runner
-            return runner
+    def open(self) -> "DurableEvaluator":
+        """Create every stage's durable ruleset: the prepared evaluator (close it when done)."""
+        from engine.rules.evaluator import DurableEvaluator
 
-    def open(self) -> "CompiledPolicy":
-        """Create every stage's durable ruleset now (else on first use). Returns self."""
-        for stage in STAGES:
-            self._runners.get(stage) or self._open(stage)
-        return self
-
-    def close(self) -> None:
-        """Release the durable rulesets (hot reload). `fired` fails afterwards; `fired_plain` works."""
-        with self._lock:
-            self._closed = True
-            runners, self._runners = list(self._runners.values()), {}
-        for runner in runners:
-            runner.close()
+        return DurableEvaluator(self)
 
 
 def _actions(rule: Mapping, path: str) -> tuple[str, ...]:
@@ -187,9 +165,11 @@ def _ruleset_name(version: str, stage: str) -> str:
     return f"v{safe}_{stage}_{next(_ruleset_serial)}"
 
 
-def compile_policy(doc: Mapping) -> CompiledPolicy:
-    """Compile a policy document. Raises CompileError (with a document path) for what cannot be
-    compiled; a rule whose `{param}` is null is kept in `rules` with `dropped=True`."""
+def compile_policy(source: Policy | Mapping) -> CompiledPolicy:
+    """Compile a policy version (the `Policy` model, or its document). Raises CompileError (with a
+    document path) for what cannot be compiled; a rule whose `{param}` is null is kept in `rules`
+    with `dropped=True`."""
+    doc = source.raw if isinstance(source, Policy) else source
     if not isinstance(doc, Mapping):
         raise CompileError("/", "a policy document must be a mapping")
     version = doc.get("version")
