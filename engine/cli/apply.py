@@ -21,6 +21,6 @@ def run(args: argparse.Namespace) -> int:
     at = parse_at(args)
     engine = load_engine(args)
     ticket = load_ticket(args, engine)
-    result = engine.apply(ticket, args.answer, at=at, version=args.policy_version)
+    result = engine.apply(ticket, args.answer, at=at, version=args.policy_version).to_json()
     emit_json(present(args, result))
     return 0 if result["allowed"] else 1

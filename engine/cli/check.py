@@ -36,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
 
         version = args.policy_version or engine.version_at(at)
         action, payload = proposal_from_platform(payload, ticket, engine.policy(version))
-    result = engine.check(ticket, action, payload, at=at, version=args.policy_version)
+    result = engine.check(ticket, action, payload, at=at, version=args.policy_version).to_json()
     emit_json(present(args, result))
     return 0 if result["valid"] else 1

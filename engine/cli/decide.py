@@ -21,5 +21,5 @@ def run(args: argparse.Namespace) -> int:
     at = parse_at(args)
     engine = load_engine(args)
     ticket = load_ticket(args, engine)
-    emit_json(present(args, engine.decide(ticket, args.actor, at=at, version=args.policy_version)))
+    emit_json(present(args, engine.decide(ticket, args.actor, at=at, version=args.policy_version).to_json()))
     return 0

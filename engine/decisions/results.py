@@ -22,6 +22,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 
 
 class Result(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -31,7 +32,8 @@ class Result(msgspec.Struct, frozen=True, omit_defaults=True):
     _omitted_when_none: ClassVar[frozenset[str]] = frozenset()
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = msgspec.to_builtins(self)
+        """The JSON object as plain dicts and lists (a fresh copy: the caller may change it)."""
+        out: dict[str, Any] = _decode(_encode(self))  # C both ways; to_builtins would keep tuples
         return out
 
     def to_json_bytes(self) -> bytes:
@@ -209,6 +211,11 @@ class ApplyResult(Result, frozen=True):
     section: str | None
     policy: PolicyRef
     trace: tuple[RuleRef, ...]
+
+
+def as_json(result: Any) -> Any:
+    """A typed result as its JSON dict; anything else (an HTTP client's dict answer) unchanged."""
+    return result.to_json() if isinstance(result, Result) else result
 
 
 def denial_as_violation(item: Denial) -> Violation:

@@ -26,6 +26,7 @@ from engine.history.corpus import latest_time
 from engine.core.errors import EngineError, InputError, TicketError
 from engine.decisions.ticket import validate_ticket
 from engine.core.timeutil import iso, parse_aware
+from engine.decisions.results import as_json
 
 ACTORS = ("merchant", "buyer")
 KINDS = ("allowed_to_denied", "denied_to_allowed", "denial_codes_changed", "advice_changed",
@@ -179,7 +180,7 @@ def _replay_ticket(engine, job: Job, number: int, ticket: dict, tally: Tally) ->
         decisions: dict[str, dict[str, dict]] = {"from": {}, "to": {}}
         for side, version in (("from", job.old), ("to", job.new)):
             for actor in job.actors:
-                decisions[side][actor] = engine.decide(ticket, actor, at=at, version=version)
+                decisions[side][actor] = as_json(engine.decide(ticket, actor, at=at, version=version))
     except TicketError as exc:
         if exc.problems and all(p.get("code") in POLICY_REFERENCE_CODES for p in exc.problems):
             tally.tickets += 1

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from engine.core.errors import EngineError
 from engine.policytests.files import Case
+from engine.decisions.results import as_json
 
 ANSWER_ACTIONS = {"accept": ("accept_negotiation",), "reject": ("reject_negotiation",),
                   "timeout": ("timeout", "accept_negotiation", "reject_negotiation")}
@@ -90,10 +91,10 @@ def declared_affects(engine, version: str) -> dict[str, set[str]]:
 
 def _ask(engine, case: Case, version: str) -> dict:
     if case.kind == "check":
-        return engine.check(case.ticket, case.action, case.payload or {}, at=case.at, version=version)
+        return as_json(engine.check(case.ticket, case.action, case.payload or {}, at=case.at, version=version))
     if case.kind == "apply":
-        return engine.apply(case.ticket, case.answer, at=case.at, version=version)
-    return engine.decide(case.ticket, case.actor, at=case.at, version=version)
+        return as_json(engine.apply(case.ticket, case.answer, at=case.at, version=version))
+    return as_json(engine.decide(case.ticket, case.actor, at=case.at, version=version))
 
 
 def summaries(case: Case, answer: dict) -> dict[str, tuple[tuple[str, ...], Any]]:

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from engine.core.errors import EngineError
 from engine.policytests.files import Case
 from engine.core.timeutil import parse_aware
+from engine.decisions.results import as_json
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,11 @@ def run_case(engine, case: Case, known_rules: set[str] | None = None) -> CaseRes
 def _ask(engine, case: Case) -> dict:
     ticket = copy.deepcopy(case.ticket)  # a case runs many times (pytest, mutations): never share it
     if case.kind == "check":
-        return engine.check(ticket, case.action, copy.deepcopy(case.payload or {}), at=case.at, version=case.version)
+        return as_json(engine.check(ticket, case.action, copy.deepcopy(case.payload or {}), at=case.at,
+                                    version=case.version))
     if case.kind == "apply":
-        return engine.apply(ticket, case.answer, at=case.at, version=case.version)
-    return engine.decide(ticket, case.actor, at=case.at, version=case.version)
+        return as_json(engine.apply(ticket, case.answer, at=case.at, version=case.version))
+    return as_json(engine.decide(ticket, case.actor, at=case.at, version=case.version))
 
 
 def _is_a(exc: Exception, name: str) -> bool:

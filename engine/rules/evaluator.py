@@ -64,9 +64,11 @@ class DurableEvaluator:
     def fired_plain(self, stage: str, facts: Mapping[str, Any]) -> list[str]:
         return self.compiled.fired_plain(stage, facts)
 
-    @property
-    def fact_types(self) -> dict[str, str]:
-        return self.compiled.fact_types
+    def __getattr__(self, name: str) -> Any:
+        """The compiled policy's data (rules, definitions, durable_names, fact_types, ...)."""
+        if name.startswith("__") or name == "compiled":
+            raise AttributeError(name)
+        return getattr(self.compiled, name)
 
     def runner(self, stage: str) -> RulesetRunner:
         return self._runners[stage]

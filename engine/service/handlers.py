@@ -80,7 +80,7 @@ async def decide(request: Request, state: ServiceState) -> Response:
     body = await _body(request, state, "decide")
     result, decision_id = await _compute(
         state, "decide", body,
-        lambda engine: engine.decide(body["ticket"], body["actor"], at=body.get("at"), version=body.get("version")),
+        lambda engine: engine.decide(body["ticket"], body["actor"], at=body.get("at"), version=body.get("version")).to_json(),
         actor=body["actor"])
     return _answer(result, decision_id)
 
@@ -91,7 +91,7 @@ async def check(request: Request, state: ServiceState) -> Response:
     result, decision_id = await _compute(
         state, "check", body,
         lambda engine: engine.check(body["ticket"], body["action"], body.get("payload") or {},
-                                    at=body.get("at"), version=body.get("version")))
+                                    at=body.get("at"), version=body.get("version")).to_json())
     return _answer(result, decision_id)
 
 
@@ -100,7 +100,7 @@ async def apply(request: Request, state: ServiceState) -> Response:
     body = await _body(request, state, "apply")
     result, decision_id = await _compute(
         state, "apply", body,
-        lambda engine: engine.apply(body["ticket"], body["answer"], at=body.get("at"), version=body.get("version")),
+        lambda engine: engine.apply(body["ticket"], body["answer"], at=body.get("at"), version=body.get("version")).to_json(),
         actor="buyer")
     return _answer(result, decision_id)
 
@@ -116,7 +116,7 @@ async def decide_batch(request: Request, state: ServiceState) -> Response:
         for index, item in enumerate(body["items"]):
             try:
                 result = generation.engine.decide(item["ticket"], item["actor"], at=item.get("at"),
-                                                  version=item.get("version"))
+                                                  version=item.get("version")).to_json()
             except EngineError as exc:
                 error = from_engine_error(exc, f"/items/{index}")
                 results.append({"error": {"status": error.status, "code": error.code, "message": error.message,

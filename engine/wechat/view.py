@@ -16,13 +16,14 @@ import copy
 from typing import Any
 
 from engine.core.vocabulary import MERCHANT_ACTIONS
+from engine.decisions.results import Result
 from engine.wechat import codes
 
 
 
-def platform_view(result: dict) -> dict:
-    """A copy of a decide / check / apply result with the platform's errcodes added."""
-    out = copy.deepcopy(result)
+def platform_view(result: Result | dict) -> dict:
+    """A copy of a decide / check / apply result (typed, or its JSON) with the platform's errcodes added."""
+    out = result.to_json() if isinstance(result, Result) else copy.deepcopy(result)
     if isinstance(out.get("actions"), dict):  # a decision
         if out.get("actor") == "merchant":
             for action, entry in out["actions"].items():
