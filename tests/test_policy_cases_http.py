@@ -68,7 +68,7 @@ class Recorder:
         except EngineError as exc:
             self.last = {"raised": type(exc).__name__, "message": str(exc), "problems": getattr(exc, "problems", None)}
             raise
-        self.last = json.loads(json.dumps(answer, ensure_ascii=False))
+        self.last = json.loads(json.dumps(answer.to_json() if hasattr(answer, "to_json") else answer, ensure_ascii=False))
         return answer
 
     def decide(self, *args, **kwargs):
