@@ -17,7 +17,7 @@ from engine.decisions.facts import situation_facts
 from engine.decisions.prepared import PreparedVersion
 from engine.decisions.results import ActionVerdict, Advice, Constraints, Decision, Denial, RuleRef
 from engine.decisions.situation import Situation
-from engine.decisions.tables import ACTIONS_OF, CONSTRAINED_ACTIONS, RuleEntry
+from engine.decisions.tables import ACTIONS_OF, CONSTRAINED_ACTIONS, GATE_OF, RuleEntry
 
 _FREE = ActionVerdict(True, (), ())  # allowed, nothing to say: shared by every decision
 
@@ -30,7 +30,7 @@ def decide(prepared: PreparedVersion, situation: Situation, actor: str) -> Decis
     advice: dict[str, list[Advice]] = {}
     restricts: dict[str, list[RuleEntry]] = {name: [] for name in CONSTRAINED_ACTIONS}
     relevant: list[RuleRef] = []
-    for rule in prepared.evaluator.fired_rules("gate", facts):
+    for rule in prepared.evaluator.fired_rules(GATE_OF[actor], facts):
         entry = entries[rule.id]
         names = entry.names[actor]
         if not names:

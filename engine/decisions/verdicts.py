@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from engine.decisions.prepared import PreparedVersion
 from engine.decisions.results import RuleRef, Violation, denial_as_violation
-from engine.decisions.tables import ACTIONS_OF, ACTOR_OF, RuleEntry, actions_of, param_value
+from engine.decisions.tables import ACTIONS_OF, ACTOR_OF, GATE_OF, RuleEntry, actions_of, param_value
 
 __all__ = ["ACTIONS_OF", "ACTOR_OF", "actions_of", "gate_violations", "param_value", "violation_of"]
 
@@ -25,7 +25,7 @@ def gate_violations(prepared: PreparedVersion, facts: Mapping[str, Any], action:
     """The gate rules that fired naming `action`: each traced in `relevant`; the denials returned."""
     entries = prepared.tables.entries
     violations = []
-    for rule in prepared.evaluator.fired_rules("gate", facts):
+    for rule in prepared.evaluator.fired_rules(GATE_OF[facts["actor"]], facts):
         if action in rule.actions:
             entry = entries[rule.id]
             relevant.append(entry.ref)

@@ -27,18 +27,21 @@ class DurableEvaluator:
         try:
             for stage in STAGES:  # a version durable refuses fails here, at build, never in a request
                 self._runners[stage] = RulesetRunner(compiled.ruleset_names[stage], compiled.definitions[stage])
+            for key, definition in compiled.actor_definitions.items():  # gate@merchant, gate@buyer
+                self._runners[key] = RulesetRunner(compiled.actor_ruleset_names[key], definition)
         except BaseException:
             self.close()
             raise
-        self._reads = {stage: compiled.reads(stage) for stage in STAGES}
+        self._reads = {stage: compiled.reads(stage) for stage in self._runners}
         self._by_name: dict[str, CompiledRule] = {
             name: compiled.rules[rule_id] for name, rule_id in compiled.durable_names.items()}
         self._closed = False
 
     # -- the decision path -----------------------------------------------------------------------
     def fired_rules(self, stage: str, facts: Mapping[str, Any]) -> list[CompiledRule]:
-        """The compiled rules of `stage` that durable_rules fires for `facts`, once each, in rule
-        order. The facts are trusted: built by engine/decisions/facts.py from a validated ticket,
+        """The compiled rules of `stage` (gate, payload, outcome, or `gate@merchant` / `gate@buyer`:
+        the gate rules naming that actor's actions) that durable_rules fires for `facts`, once
+        each, in rule order. The facts are trusted: built by engine/decisions/facts.py from a validated ticket,
         of the types the fact catalogue declares, and the policy checks proved every condition
         compares a fact with a value of its type (so the per-call FactValidator pass is done once,
         at build: tests/test_facts.py checks the builder against the validator)."""
@@ -58,7 +61,7 @@ class DurableEvaluator:
         order. Raises FactError for facts that are not normalized, RuntimeFault if durable fails."""
         if stage not in self._reads:
             raise FactError(f"unknown stage `{stage}` (known: {', '.join(STAGES)})")
-        self.compiled.check_facts(stage, facts)
+        self.compiled.check_facts(stage.split("@")[0], facts)
         return [rule.id for rule in self.fired_rules(stage, facts)]
 
     def fired_plain(self, stage: str, facts: Mapping[str, Any]) -> list[str]:
