@@ -189,7 +189,7 @@ def test_malformed_payloads_raise_located_payload_errors(action, payload, where,
     _, prepared = latest()
     with pytest.raises(PayloadError) as info:
         check(prepared, situation(prepared, ticket(), NOW), action, payload)
-    assert (where, code) in {(p["path"], p["code"]) for p in info.value.problems}
+    assert (where, code) in {(p.path, p.code) for p in info.value.problems}
 
 
 def test_unknown_action():

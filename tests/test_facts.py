@@ -95,7 +95,7 @@ def test_unknown_scenario_or_category_is_a_ticket_error():
     policy, _ = latest()
     with pytest.raises(TicketError) as info:
         build_facts(policy, ticket(scenario="teleported", order__category="moon_rock"), "merchant", NOW)
-    assert [p["path"] for p in info.value.problems] == ["/scenario", "/order/category"]
+    assert [p.path for p in info.value.problems] == ["/scenario", "/order/category"]
 
 
 def test_evidence_count_default_and_value():

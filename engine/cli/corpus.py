@@ -34,7 +34,7 @@ def _time(text: str, option: str):
     try:
         return parse_aware(text)
     except ValueError as exc:
-        raise InputError([{"path": option, "code": "invalid_time", "message": str(exc)}], f"invalid {option}") from None
+        raise InputError([{"path": option, "code": "bad_time", "message": str(exc)}], f"invalid {option}") from None
 
 
 def run(args: argparse.Namespace) -> int:

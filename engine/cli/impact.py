@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             at = iso(parse_aware(args.at))
         except ValueError as exc:
-            raise InputError([{"path": "--at", "code": "invalid_time", "message": str(exc)}], "invalid --at") from None
+            raise InputError([{"path": "--at", "code": "bad_time", "message": str(exc)}], "invalid --at") from None
     check_versions(args.rules, (args.old, args.new))
     total = count_tickets(args.tickets)  # fails early on a missing or empty corpus
     actors = ACTORS if args.actor == "both" else (args.actor,)

@@ -75,12 +75,12 @@ def run(args: argparse.Namespace) -> int:
 
 def try_it(host: str, port: int) -> str:
     """A working request against the bundled example, to paste into another terminal."""
-    from engine.core.resources import REPO_ROOT
+    from engine.core.resources import example_path
 
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    example = REPO_ROOT / "examples" / "requests" / "decide-merchant.json"
+    example = example_path("requests", "decide-merchant.json")
     lines = ["", "Try it (in another terminal):"]
-    if example.is_file():
+    if example is not None:
         lines.append(f"  curl -s {base}/v1/decide -H 'content-type: application/json' -d @{example}")
     lines += [f"  curl -s {base}/v1/versions", f"  curl -s {base}/openapi.json | head -c 300", ""]
     return "\n".join(lines)

@@ -29,7 +29,7 @@ def parse_at(text: str | None) -> datetime:
     try:
         return parse_aware(text)
     except ValueError as exc:
-        raise InputError([{"path": "--at", "code": "invalid_time", "message": str(exc)}],
+        raise InputError([{"path": "--at", "code": "bad_time", "message": str(exc)}],
                          "invalid --at") from None
 
 

@@ -28,7 +28,7 @@ def platform_ticket_from_document(document: Any, policy: Any = None) -> dict:
         raise InputError([{"path": "/", "code": "wrong_type",
                            "message": f"a platform input file holds an object {{\"order\": ..., \"context\": ...}}, "
                                       f"not {json_type(document)}"}], "invalid platform input")
-    problems = [{"path": f"/{key}", "code": "missing", "message": f"`{key}` is required"}
+    problems = [{"path": f"/{key}", "code": "missing_field", "message": f"`{key}` is required"}
                 for key in FILE_KEYS if key not in document]
     problems += [{"path": f"/{key}", "code": "unknown_field",
                   "message": f"unknown field `{key}` (known: {', '.join(FILE_KEYS)})"}

@@ -182,12 +182,12 @@ def _replay_ticket(engine, job: Job, number: int, ticket: dict, tally: Tally) ->
             for actor in job.actors:
                 decisions[side][actor] = as_json(engine.decide(ticket, actor, at=at, version=version))
     except TicketError as exc:
-        if exc.problems and all(p.get("code") in POLICY_REFERENCE_CODES for p in exc.problems):
+        if exc.problems and all(p.code in POLICY_REFERENCE_CODES for p in exc.problems):
             tally.tickets += 1
             tally.undecidable[side] += 1
             return
         for p in exc.problems:
-            tally.problems.append(_problem(number, p.get("path", ""), p.get("message", str(exc))))
+            tally.problems.append(_problem(number, p.path, p.message or str(exc)))
         return
     except Exception as exc:  # noqa: BLE001 - an engine bug on one ticket must not end the run
         tally.problems.append(_problem(number, "", f"engine failed on this ticket: {type(exc).__name__}: {exc}"))

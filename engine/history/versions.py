@@ -65,7 +65,7 @@ def _load_version(path: Path) -> VersionDocument:
             effective = parse_aware(raw)
         except ValueError as exc:
             line, column = positions.nearest("/effective_from")
-            raise PolicyError([Diagnostic("invalid_time", f"`effective_from`: {exc}", str(path),
+            raise PolicyError([Diagnostic("bad_time", f"`effective_from`: {exc}", str(path),
                                           line, column, "/effective_from")]) from None
     return VersionDocument(version, path, data, positions, effective)
 

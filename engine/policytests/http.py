@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from engine.core import errors
+from engine.core.problems import Problem
 from engine.core.timeutil import parse_aware
 
 SERVICE_ONLY_KEYS = ("decision_id",)
@@ -178,7 +179,7 @@ def _error(status: int, answer: Any, url: str, kind: str, version: str | None = 
     if not isinstance(error, dict):
         return ServiceError(status, "unexpected_answer", f"not the service's error shape: {str(answer)[:200]}", url)
     code, message = str(error.get("code")), str(error.get("message"))
-    problems = error.get("problems") or []
+    problems = [Problem.from_json(p) for p in error.get("problems") or () if isinstance(p, dict)]
     if 400 <= status < 500 and code in _BY_CODE:
         klass, root = _BY_CODE[code]
         if klass is errors.InputError:
@@ -198,16 +199,13 @@ def _error(status: int, answer: Any, url: str, kind: str, version: str | None = 
     return ServiceError(status, code, message, url)
 
 
-def _unrooted(problems: list[dict], root: str) -> list[dict]:
+def _unrooted(problems: list[Problem], root: str) -> list[Problem]:
     """`/ticket/order/category` → `/order/category`; `/at` (an envelope field) stays `/at`, as the
     library names it too."""
-    out = []
-    for problem in problems:
-        path = str(problem.get("path") or "")
-        if root and (path == root or path.startswith(root + "/")):
-            path = path[len(root):]
-        out.append(dict(problem, path=path))
-    return out
+    if not root:
+        return problems
+    parts = root.strip("/").split("/")
+    return [p.relative_to(parts) or p for p in problems]
 
 
 def _with_message(klass: type, message: str) -> errors.EngineError:
@@ -230,14 +228,14 @@ _ENGINE_ORDER = {
 }
 
 
-def _envelope_error(kind: str, problems: list[dict], version: str | None) -> errors.EngineError | None:
+def _envelope_error(kind: str, problems: list[Problem], version: str | None) -> errors.EngineError | None:
     """The library's exception for the first envelope field (in the library's order) the service's
     schema refused; None when the problem is in the envelope itself (an adapter bug, not input)."""
     for field in _ENGINE_ORDER[kind]:
-        mine = [p for p in problems if p.get("path") == field or str(p.get("path", "")).startswith(field + "/")]
+        mine = [p for p in problems if p.path == field or p.path.startswith(field + "/")]
         if not mine:
             continue
-        first = mine[0].get("message", "refused")
+        first = mine[0].message or "refused"
         if field in ("/actor", "/answer", "/action"):
             return _with_message(errors.UnknownActionError, f"{field[1:]}: {first}")
         if field == "/at":

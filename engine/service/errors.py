@@ -73,25 +73,14 @@ def from_engine_error(exc: engine_errors.EngineError, base: str = "") -> ApiErro
         return ApiError(500, "internal_error", "the policy engine failed on this request")
     problems = None
     if isinstance(exc, engine_errors.InputError):
-        inner = {engine_errors.TicketError: "/ticket", engine_errors.PayloadError: "/payload"}.get(type(exc), "")
-        problems, seen = [], set()
-        for problem in exc.problems:
-            rooted = dict(problem, path=_reroot(problem.get("path") or "", base, inner))
-            key = (rooted["path"], rooted.get("code"), rooted.get("message"))
-            if key not in seen:  # the same problem found by two checks is one problem
-                seen.add(key)
-                problems.append(rooted)
-        message = str(exc).split(":\n")[0]
+        inner = {engine_errors.TicketError: ("ticket",), engine_errors.PayloadError: ("payload",)}.get(type(exc), ())
+        envelope = tuple(base.strip("/").split("/")) if base else ()
+        # `at` is an envelope field, never inside the ticket or payload (both forbid unknown keys).
+        problems = [p.under(envelope if p.path == "/at" else envelope + inner).to_json() for p in exc.problems]
+        message = exc.summary
     else:
         message = str(exc)
     return ApiError(status, code, message, problems)
-
-
-def _reroot(path: str, base: str, inner: str) -> str:
-    # `at` is an envelope field, never inside the ticket or payload (both forbid unknown keys).
-    if path == "/at":
-        return base + path
-    return base + inner + path
 
 
 async def http_exception(request: Request, exc: HTTPException) -> JSONResponse:

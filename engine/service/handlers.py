@@ -174,7 +174,7 @@ def _platform(call: Callable[[], Any]) -> Any:
     try:
         return call()
     except InputError as exc:
-        raise ApiError(422, "invalid_platform_payload", str(exc).split(":\n")[0], list(exc.problems)) from None
+        raise ApiError(422, "invalid_platform_payload", exc.summary, [p.to_json() for p in exc.problems]) from None
 
 
 # The ticket fields the engine checks against the policy come from the platform context, not the
@@ -186,6 +186,6 @@ def _from_platform_ticket(call: Callable[[], dict]) -> dict:
     try:
         return call()
     except TicketError as exc:
-        problems = [dict(p, path=_PLATFORM_SOURCES.get(p.get("path") or "", "/order"),
-                         message=f"{p['message']} (ticket field {p.get('path')})") for p in exc.problems]
+        problems = [dict(p.to_json(), path=_PLATFORM_SOURCES.get(p.path, "/order"),
+                         message=f"{p.message} (ticket field {p.path})") for p in exc.problems]
         raise ApiError(422, "invalid_platform_payload", "invalid ticket", problems) from None

@@ -16,7 +16,8 @@ import fastjsonschema
 import jsonschema
 from referencing import Registry, Resource
 
-from engine.core.jsonschema_errors import leaf_problems
+from engine.core.jsonschema_errors import schema_problems
+from engine.core.problems import Problem, unique
 from engine.service.errors import ApiError
 
 # Every schema file declares `$id` under this base; references between files are relative to it,
@@ -87,15 +88,15 @@ class RequestValidator:
             return
         except fastjsonschema.JsonSchemaException:
             pass
-        problems = sorted({(p["path"], p["code"], p["message"]) for p in self.problems(name, body)})
+        problems = unique(self.problems(name, body))
         if not problems:  # the two validators disagree: trust the complete one, but say so in logs
             return
         raise ApiError(422, "invalid_request", "the request body does not match its schema",
-                       [{"path": path, "code": code, "message": message} for path, code, message in problems])
+                       [p.to_json() for p in problems])
 
-    def problems(self, name: str, body: Any) -> Iterator[dict]:
+    def problems(self, name: str, body: Any) -> Iterator[Problem]:
         for error in self._full[name].iter_errors(body):
-            yield from leaf_problems(error)
+            yield from schema_problems(error)
 
 
 async def read_json(request, limit: int) -> Any:

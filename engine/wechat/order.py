@@ -19,6 +19,8 @@ Mapping rules that are choices, not facts of the API (docs/wechat.md explains ea
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from typing import Any
 
 from engine.core.errors import InputError, TicketError
@@ -60,12 +62,12 @@ def unwrap_order(payload: Any, base: str = "") -> Reader:
         inner = payload.get("after_sale_order")
         if not isinstance(inner, dict):
             what = "missing" if inner is None else f"{json_type(inner)}, not an object"
-            raise InputError([{"path": f"{base}/after_sale_order", "code": "missing" if inner is None else "wrong_type",
+            raise InputError([{"path": f"{base}/after_sale_order", "code": "missing_field" if inner is None else "wrong_type",
                                "message": f"`after_sale_order` is {what}: pass the getaftersaleorder response or its after_sale_order object"}],
                              "invalid platform payload")
         return Reader(inner, f"{base}/after_sale_order", Problems())
     if "after_sale_order_id" not in payload and "status" not in payload:
-        raise InputError([{"path": f"{base}/after_sale_order", "code": "missing",
+        raise InputError([{"path": f"{base}/after_sale_order", "code": "missing_field",
                            "message": "no `after_sale_order` (and the object is not one itself: it has no "
                                       "after_sale_order_id or status)"}], "invalid platform payload")
     return Reader(payload, base, Problems())
@@ -157,8 +159,8 @@ def _validated(ticket: dict, order_path: str, context_base: str) -> dict:
     try:
         return validate_ticket(ticket)
     except TicketError as exc:
-        problems = [dict(p, path=TICKET_SOURCES.get(p["path"], "{order}").format(order=order_path, context=context_base),
-                         message=f"{p['message']} (ticket field {p['path']})")
+        problems = [replace(p, path=TICKET_SOURCES.get(p.path, "{order}").format(order=order_path, context=context_base),
+                            message=f"{p.message} (ticket field {p.path})")
                     for p in exc.problems]
         raise InputError(problems, "the platform after-sale order makes an impossible ticket") from None
 
@@ -188,7 +190,7 @@ def _ticket_status(order: Reader, stepped_in: bool) -> str:
                          f"not negotiable in platform status {value}")
     message = ("`status` is required" if value is None else
                f"`{value}` is not a platform after-sale status (known: {', '.join(codes.ALL_STATUSES)})")
-    raise InputError([{"path": where, "code": "missing" if value is None else "unknown_status", "message": message}],
+    raise InputError([{"path": where, "code": "missing_field" if value is None else "unknown_status", "message": message}],
                      "unknown platform status")
 
 
@@ -202,7 +204,7 @@ def _ticket_type(order: Reader) -> str:
                          "after-sale type out of scope")
     known = ", ".join([*codes.ORDER_TYPE_TO_REFUND_TYPE, *codes.OUT_OF_SCOPE_ORDER_TYPES])
     message = "`type` is required" if value is None else f"`{value!r}` is not a platform after-sale type (known: {known})"
-    raise InputError([{"path": where, "code": "missing" if value is None else "unknown_value", "message": message}],
+    raise InputError([{"path": where, "code": "missing_field" if value is None else "unknown_value", "message": message}],
                      "unknown after-sale type")
 
 
@@ -213,7 +215,7 @@ def _buyer_reason(order: Reader) -> str | None:
     if text is None:
         text = order.string("reason", required=False)
     if text is None:
-        order.problems.add(order.at("reason_text"), "missing", "`reason_text` (or `reason`) is required: the buyer's reason")
+        order.problems.add(order.at("reason_text"), "missing_field", "`reason_text` (or `reason`) is required: the buyer's reason")
     return text
 
 
@@ -236,7 +238,7 @@ def _order_shipped(ctx: Reader, details: Reader | None, waybill: str, ticket_typ
     received = details.boolean("receive_product", required=False) if details else None
     if received or waybill or ticket_type == "return_refund":
         return True
-    ctx.problems.add(ctx.at("order_shipped"), "missing",
+    ctx.problems.add(ctx.at("order_shipped"), "missing_field",
                      "`order_shipped` is required: the after-sale order does not show whether the order shipped "
                      "(details.receive_product is not true and there is no return)")
     return None
@@ -270,7 +272,7 @@ def _negotiation(ctx: Reader, pending: dict | None) -> dict:
                          "`pending`, but the platform status is not USER_WAIT_CONFIRM_UPDATE: no proposal is pending")
     elif outcome is None:
         if used:  # the platform forgets how an earlier proposal ended; the decision depends on it
-            ctx.problems.add(ctx.at("last_outcome"), "missing",
+            ctx.problems.add(ctx.at("last_outcome"), "missing_field",
                              "`last_outcome` is required once a negotiation was used (accepted, rejected or timed_out)")
         outcome = "none"
     out: dict[str, Any] = {"count": used, "last_outcome": outcome}
@@ -286,7 +288,7 @@ def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill:
         return None
     proposed_at = ctx.time("proposed_at", required=False, default=update_time)
     if proposed_at is None:
-        order.problems.add(order.at("update_time"), "missing",
+        order.problems.add(order.at("update_time"), "missing_field",
                            "`update_time` (or `context.proposed_at`) is required to time the pending proposal")
     negotiation_type = detail.choice("merchant_update_type", codes.MERCHANT_UPDATE_TYPE, "merchant_update_type")
     code = detail.integer("update_reason_type")

@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from engine.core.errors import InputError
-from engine.core.timeutil import NaiveTimeError, parse_aware, to_epoch
 from engine.core.jsonschema_errors import json_type
+from engine.core.problems import Problem, unique
+from engine.core.timeutil import NaiveTimeError, parse_aware, to_epoch
 
 MISSING: Any = object()
 
@@ -22,15 +23,17 @@ def pointer(base: str, *parts: Any) -> str:
 
 
 class Problems:
+    """The problems found so far in one platform object."""
+
     def __init__(self) -> None:
-        self.items: list[dict] = []
+        self.items: list[Problem] = []
 
     def add(self, path: str, code: str, message: str) -> None:
-        self.items.append({"path": path, "code": code, "message": message})
+        self.items.append(Problem(code, message, path))
 
     def raise_if_any(self, summary: str) -> None:
         if self.items:
-            raise InputError(sorted(self.items, key=lambda p: p["path"]), summary)
+            raise InputError(unique(self.items), summary)
 
 
 class Reader:
@@ -52,7 +55,7 @@ class Reader:
         value = self.data.get(key, MISSING)
         if value is MISSING or value is None:
             if required:
-                self.problems.add(self.at(key), "missing", f"`{key}` is required")
+                self.problems.add(self.at(key), "missing_field", f"`{key}` is required")
             return MISSING
         return value
 
@@ -79,7 +82,7 @@ class Reader:
             self._wrong(key, "an integer", value)
             return default
         if minimum is not None and value < minimum:
-            self.problems.add(self.at(key), "out_of_range", f"`{key}` must be at least {minimum}, not {value}")
+            self.problems.add(self.at(key), "below_minimum", f"`{key}` must be at least {minimum}, not {value}")
             return default
         return value
 
@@ -133,7 +136,7 @@ class Reader:
             return default
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 1:
-                self.problems.add(self.at(key), "out_of_range", f"`{key}` must be a positive epoch, not {value}")
+                self.problems.add(self.at(key), "below_minimum", f"`{key}` must be a positive epoch, not {value}")
                 return default
             return value
         if isinstance(value, str):
