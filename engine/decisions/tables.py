@@ -30,6 +30,7 @@ CONSTRAINED_ACTIONS = ("negotiate", "modify_negotiation")
 # the gate ruleset of each actor's questions (engine/rules/compile.py: CompiledPolicy.actor_definitions)
 GATE_OF = {actor: f"gate@{actor}" for actor in ACTIONS_OF}
 PLACEHOLDERS = ("refund_amount_yuan", "paid_amount_yuan", "refund_type_label", "scenario_label", "buyer_reason")
+_SEPARATOR = "\x1f"  # ASCII unit separator: joins a skeleton's messages for one format call
 _PLACEHOLDER = re.compile(r"\{\{?\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}?\}")  # as engine/decisions/render.py
 
 
@@ -138,7 +139,7 @@ class ReasonEntry:
 class Skeleton:
     """The constraints of one (scenario, ticket type, restricts) less the ticket's numbers."""
 
-    __slots__ = ("refund_types", "fixed_fields", "types", "static_types")
+    __slots__ = ("refund_types", "fixed_fields", "types", "static_types", "_joined")
 
     def __init__(self, refund_types: tuple[str, ...], fixed_fields: tuple[str, ...],
                  types: tuple[tuple[NegotiationType, tuple[str, ...], tuple[ReasonEntry, ...]], ...],
@@ -152,15 +153,26 @@ class Skeleton:
             NegotiationOption(t.id, t.label, t.platform_code, fields, tuple(r.offer for r in reasons))
             for t, fields, reasons in types)
 
+        # every message of the skeleton rendered by one format call, split on a separator no
+        # template contains (one C call instead of one per reason; a value holding it falls back)
+        patterns = [r.pattern for _, _, reasons in types for r in reasons if r.pattern is not None]
+        self._joined = None if any(_SEPARATOR in p for p in patterns) else _SEPARATOR.join(patterns)
+
     def options(self, values: Mapping[str, str] | None) -> tuple[NegotiationOption, ...]:
         if self.static_types is not None:
             return self.static_types
         assert values is not None
+        joined = self._joined
+        if joined is not None and not any(_SEPARATOR in v for v in values.values()):
+            messages = iter(joined.format_map(values).split(_SEPARATOR))
+        else:
+            messages = iter([r.pattern.format_map(values) for _, _, reasons in self.types for r in reasons
+                             if r.pattern is not None])
         out = []
         for ntype, fields, reasons in self.types:
             offers = tuple(
                 r.offer if r.pattern is None else ReasonOffer(r.offer.id, r.offer.text, r.offer.platform_code,
-                                                              r.offer.evidence_required, r.pattern.format_map(values))
+                                                              r.offer.evidence_required, next(messages))
                 for r in reasons)
             out.append(NegotiationOption(ntype.id, ntype.label, ntype.platform_code, fields, offers))
         return tuple(out)
