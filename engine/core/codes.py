@@ -57,6 +57,9 @@ FILES = {
     "invalid_count": "a count option below 1",
     "empty_window": "a time window whose end is not after its start",
     "empty_corpus": "a ticket corpus with no tickets in it",
+    "no_match": "a glob (e.g. `--tickets 'data/*.parquet'`) that matches no file",
+    "no_ticket_column": "a Parquet ticket file without the `ticket` column (JSON text of one ticket per row)",
+    "output_exists": "an output directory that exists and is not empty (choose a new one)",
     "unwritable": "the output file cannot be written",
 }
 
@@ -128,6 +131,8 @@ PLATFORM = {
     "unknown_reason_code": "a platform reason code no policy reason maps to",
     "ambiguous_reason_code": "a platform reason code that maps to several policy reasons",
     "wrong_ticket": "a proposal for another after-sale order than the one given",
+    "epoch_milliseconds": "a platform time in epoch milliseconds where the platform sends epoch seconds",
+    "ambiguous_endpoint": "a request body with keys of more than one platform call; say which with `endpoint`",
 }
 
 PROBLEM_CODES: dict[str, str] = {**SHAPE, **FILES, **POLICY, **CASES, **TICKET, **PLATFORM}

@@ -124,4 +124,8 @@ def situation_facts(situation: Situation, actor: str, stage: str = "gate") -> di
     facts["receipt_extension_used"] = bool(logistics.get("extension_used", False))
     facts["tracking_fixes_used"] = int(logistics.get("fixes_used", 0))
     facts["intercept_requested"] = bool((ticket.get("intercept") or {}).get("requested", False))
+    facts["complaint_open"] = bool((ticket.get("complaint") or {}).get("open", False))
+    # 二-2.3-(1) 售后期内: over only when the ticket says when the period ends (the guide gives no length)
+    period_end = situation.aftersale_period_ends
+    facts["aftersale_period_over"] = period_end is not None and period_end <= now
     return facts

@@ -36,6 +36,7 @@ class Situation(msgspec.Struct, frozen=True):
     respond_by: int | None          # when the pending proposal's buyer window closes; None: none pending
     receipt_deadline: int | None    # return_logistics.receipt_deadline
     signed_at: int | None           # return_logistics.signed_at
+    aftersale_period_ends: int | None  # aftersale_period_ends_at (二-2.3-(1) 售后期)
 
     @property
     def version(self) -> str:
@@ -79,4 +80,6 @@ def make_situation(ticket: Any, at: datetime, policy: Policy, pinned: bool = Fal
             receipt = epoch(logistics["receipt_deadline"])
         if logistics.get("signed_at"):
             signed = epoch(logistics["signed_at"])
-    return Situation(clean, at, int(at.timestamp()), policy, pinned, respond_by, receipt, signed)
+    period = clean.get("aftersale_period_ends_at")
+    return Situation(clean, at, int(at.timestamp()), policy, pinned, respond_by, receipt, signed,
+                     epoch(period) if period else None)
