@@ -75,7 +75,7 @@ class Result(msgspec.Struct, frozen=True, omit_defaults=True):
             return self.to_json() == other
         if type(other) is not type(self):
             return NotImplemented
-        return bool(msgspec.structs.astuple(self) == msgspec.structs.astuple(other))  # type: ignore[arg-type]
+        return bool(msgspec.structs.astuple(self) == msgspec.structs.astuple(other))
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)

@@ -21,7 +21,8 @@ from engine.core.vocabulary import BUYER_ACTIONS, MERCHANT_ACTIONS
 from engine.decisions.render import REFUND_TYPE_LABELS, yuan
 from engine.decisions.results import (Advice, Denial, NegotiationOption, PolicyRef, ReasonOffer, RuleRef,
                                       Unlock, Violation, denial_as_violation)
-from engine.policy.model import REFUND_TYPES, NegotiationType, Policy
+from engine.core.vocabulary import REFUND_TYPES
+from engine.policy.model import NegotiationType, Policy
 from engine.rules.compile import CompiledPolicy, CompiledRule
 
 ACTIONS_OF: dict[str, tuple[str, ...]] = {"merchant": tuple(MERCHANT_ACTIONS), "buyer": tuple(BUYER_ACTIONS)}

@@ -124,7 +124,7 @@ class ReadDocuments:
     problems: list[Diagnostic]
 
 
-def read_documents(paths: Iterable[str | os.PathLike]) -> ReadDocuments:
+def read_documents(paths: Iterable[str | os.PathLike[str]]) -> ReadDocuments:
     """Stage `load`: parse each file; a file that cannot be read or parsed is a problem, not a raise."""
     read = ReadDocuments([], {}, [])
     for raw_path in paths:
