@@ -177,10 +177,34 @@ def _ruleset_name(version: str, stage: str) -> str:
 
 
 def compile_policy(source: Policy | Mapping) -> CompiledPolicy:
-    """Compile a policy version (the `Policy` model, or its document). Raises CompileError (with a
-    document path) for what cannot be compiled; a rule whose `{param}` is null is kept in `rules`
-    with `dropped=True`."""
-    doc = source.raw if isinstance(source, Policy) else source
+    """Compile a policy version. Raises CompileError (with a document path) for what cannot be
+    compiled; a rule whose `{param}` is null is kept in `rules` with `dropped=True`.
+
+    From a `Policy` (the pipeline's path) the rules' shapes are not checked again: the policy
+    checks proved them (one effect, a known stage, actions, unique ids) before the model was built.
+    A raw document (tools and tests that compile a fragment) has its rule shapes checked here."""
+    if isinstance(source, Policy):
+        doc: Mapping = source.raw
+        items = [_shaped(rule, rule["_path"]) for rule in _feature_rules(doc)] + [
+            _shaped(rule, f"/rules/{i}") for i, rule in enumerate(doc.get("rules") or [])]
+    else:
+        doc = source
+        items = _checked_rules(doc)
+    return _compile(doc, str(doc["version"]), items)
+
+
+def _shaped(rule: Mapping, path: str) -> dict:
+    """A rule the checks proved well-shaped, in the compiler's terms."""
+    kind = next(k for k in EFFECT_KINDS if k in rule)
+    action = rule["action"]
+    return {"id": rule["id"], "stage": rule["stage"], "actions": (action,) if isinstance(action, str) else tuple(action),
+            "kind": kind, "effect": dict(rule[kind]), "section": str(rule.get("section", "")),
+            "actor": rule.get("actor"), "path": path, "when": rule.get("when"),
+            "generated": path.startswith("/features")}
+
+
+def _checked_rules(doc: Mapping) -> list[dict]:
+    """The rule shapes of a raw document, checked (what the policy checks prove for a bundle)."""
     if not isinstance(doc, Mapping):
         raise CompileError("/", "a policy document must be a mapping")
     version = doc.get("version")
@@ -189,10 +213,26 @@ def compile_policy(source: Policy | Mapping) -> CompiledPolicy:
     raw_rules = doc.get("rules") or []
     if not isinstance(raw_rules, list):
         raise CompileError("/rules", "`rules` must be a list")
-    items = _feature_rules(doc) + [
-        dict(rule, _path=f"/rules/{i}") if isinstance(rule, Mapping) else {"_path": f"/rules/{i}", "_bad": True}
-        for i, rule in enumerate(raw_rules)]
+    items = []
+    seen: set[str] = set()
+    for path, raw in [(r["_path"], r) for r in _feature_rules(doc)] + [(f"/rules/{i}", r) for i, r in enumerate(raw_rules)]:
+        if not isinstance(raw, Mapping):
+            raise CompileError(path, "a rule must be a mapping")
+        rid = raw.get("id")
+        if not isinstance(rid, str) or not rid:
+            raise CompileError(f"{path}/id", "a rule needs a non-empty string `id`")
+        if rid in seen:
+            raise CompileError(f"{path}/id", f"duplicate rule id `{rid}`")
+        seen.add(rid)
+        if raw.get("stage") not in STAGES:
+            raise CompileError(f"{path}/stage", f"`stage` must be one of {', '.join(STAGES)}, got {raw.get('stage')!r}")
+        _effect(raw, path)
+        _actions(raw, path)
+        items.append(_shaped(raw, path))
+    return items
 
+
+def _compile(doc: Mapping, version: str, items: list[dict]) -> CompiledPolicy:
     rules: dict[str, CompiledRule] = {}
     fact_types: dict[str, str] = {"ticket_id": STR, "stage": STR}
     pairs: list[tuple[str, str, str]] = []
@@ -200,24 +240,12 @@ def compile_policy(source: Policy | Mapping) -> CompiledPolicy:
     durable_names: dict[str, str] = {}
     reads: dict[str, set] = {stage: {"ticket_id", "stage"} for stage in STAGES}
     names_read: dict[str, set] = {}
-    for index, raw in enumerate(items):
-        path = raw["_path"]
-        if raw.get("_bad"):
-            raise CompileError(path, "a rule must be a mapping")
-        rid = raw.get("id")
-        if not isinstance(rid, str) or not rid:
-            raise CompileError(f"{path}/id", "a rule needs a non-empty string `id`")
-        if rid in rules:
-            raise CompileError(f"{path}/id", f"duplicate rule id `{rid}`")
-        stage = raw.get("stage")
-        if stage not in STAGES:
-            raise CompileError(f"{path}/stage", f"`stage` must be one of {', '.join(STAGES)}, got {stage!r}")
-        kind, effect = _effect(raw, path)
-        common = dict(id=rid, stage=stage, actions=_actions(raw, path), effect_kind=kind, effect=effect,
-                      section=str(raw.get("section", "")), actor=raw.get("actor"),
-                      generated="_path" in raw and raw["_path"].startswith("/features"), index=index)
+    for index, item in enumerate(items):
+        path, rid, stage = item["path"], item["id"], item["stage"]
+        common = dict(id=rid, stage=stage, actions=item["actions"], effect_kind=item["kind"], effect=item["effect"],
+                      section=item["section"], actor=item["actor"], generated=item["generated"], index=index)
         try:
-            cond = compile_condition(raw.get("when"), doc, f"{path}/when")
+            cond = compile_condition(item["when"], doc, f"{path}/when")
         except NeverFires as never:
             rules[rid] = CompiledRule(**common, predicate=_never, dropped=True, drop_reason=never.reason)
             continue
