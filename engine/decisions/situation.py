@@ -7,7 +7,9 @@ many questions it asks. The ticket itself is the caller's dict, validated, never
 
 The buyer's answer deadline (`respond_by`) is the one derived time that needs judgement: a pending
 proposal keeps the buyer window of the version in force when it was made (24 h before 2024-03-11,
-48 h after, 二-2.1-(2)), whichever version decides; the platform fixed it then. A ticket that
+48 h after, 二-2.1-(2)), whichever version decides; the platform fixed it then. This is an interpretation: the guide
+gives the windows, not what happens to a proposal pending across the change
+(docs/policy-notes.md). A ticket that
 carries `respond_by` is taken at its word; a pinned version answers entirely as that version says.
 """
 from __future__ import annotations
