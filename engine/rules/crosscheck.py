@@ -40,15 +40,16 @@ def crosscheck(compiled: DurableEvaluator, facts_iter: Iterable[Mapping], limit:
     (at most `limit`). Facts that fail validation raise FactError: fix the generator, not the rules."""
     out: list[Mismatch] = []
     members = {f"gate@{actor}": compiled.compiled.actor_rules(actor) for actor in ("merchant", "buyer")}
+    plain_stages = compiled.compiled._plain
     for facts in facts_iter:
         stage = facts["stage"]
-        durable = compiled.fired(stage, facts)
-        plain = compiled.fired_plain(stage, facts)
+        durable = compiled.fired(stage, facts)  # validates the facts: the calls below reuse them
+        plain = plain_stages[stage].fired(facts)
         if durable != plain:
             out.append(Mismatch(compiled.version, stage, dict(facts), tuple(durable), tuple(plain)))
         if stage == "gate":  # each actor's gate ruleset fires the plain gate's rules of that actor
             for key, ids in members.items():
-                durable = compiled.fired(key, facts)
+                durable = [rule.id for rule in compiled.fired_rules(key, facts)]
                 expected = [rule_id for rule_id in plain if rule_id in ids]
                 if durable != expected:
                     out.append(Mismatch(compiled.version, key, dict(facts), tuple(durable), tuple(expected)))
