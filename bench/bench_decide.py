@@ -8,7 +8,7 @@ ticket validation included):
 - merchant decide, plain: the same with the plain-Python evaluator in durable's place, so the gap
   is the price of the engine (the plain evaluator is never used to answer requests);
 - floor: what no decision can skip: validating the ticket into a Situation, building the facts,
-  and the raw gate evaluation on durable_rules (then its parts alone);
+  and the raw evaluation of the merchant's gate ruleset on durable_rules (then its parts alone);
 - buyer decide, check (a `negotiate` payload), apply (`accept`, on the tickets with a pending
   proposal), all durable;
 - merchant decide alternating between two versions, against the same tickets on one version.
@@ -46,9 +46,13 @@ class PlainEvaluator:
     def __init__(self, compiled) -> None:
         self.compiled = compiled
         self.rules = compiled.rules
+        self.members = {key: compiled.actor_rules(key[len("gate@"):]) for key in compiled.actor_definitions}
 
     def fired_rules(self, stage: str, facts: Mapping[str, Any]):
         rules = self.rules
+        if stage in self.members:  # an actor's or action's gate: the plain gate's rules of it
+            ids = self.members[stage]
+            return [rules[rule_id] for rule_id in self.compiled._plain["gate"].fired(facts) if rule_id in ids]
         return [rules[rule_id] for rule_id in self.compiled._plain[stage].fired(facts)]
 
     def close(self) -> None:
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def floor(ticket: dict, at: Any) -> None:
         situation = engine.situation(ticket, at, version)
-        evaluator.fired_rules("gate", situation_facts(situation, "merchant", "gate"))
+        evaluator.fired_rules("gate@merchant", situation_facts(situation, "merchant", "gate"))
 
     situations = [(engine.situation(t, at, version),) for t, at in tickets]
     facts = [(situation_facts(s, "merchant", "gate"),) for (s,) in situations]
@@ -130,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     row("  situation (validation included)", *timed(engine.situation, [(t, at, version) for t, at in tickets],
                                                     args.rounds))
     row("  facts", *timed(lambda s: situation_facts(s, "merchant", "gate"), situations, args.rounds))
-    row("  gate on durable_rules", *timed(lambda f: evaluator.fired_rules("gate", f), facts, args.rounds))
+    row("  gate@merchant on durable_rules", *timed(lambda f: evaluator.fired_rules("gate@merchant", f), facts,
+                                                   args.rounds))
     row("  gate on the plain evaluator", *timed(lambda f: prepared.compiled._plain["gate"].fired(f), facts,
                                                 args.rounds))
     row("merchant decide, given a Situation", *timed(lambda s: engine.decide(s, "merchant"), situations,

@@ -67,8 +67,8 @@ def test_a_disagreement_is_reported():
         policy._plain["gate"] = PlainStage("gate", live)
         found = crosscheck(policy, generate_facts(policy, count=600, seed=1))
         assert found and all(isinstance(m, Mismatch) for m in found)
-        assert "gate" in {m.stage for m in found}  # and the actor's gate ruleset (gate@merchant) with it
-        assert {m.stage for m in found} <= {"gate", "gate@merchant", "gate@buyer"}
+        assert "gate" in {m.stage for m in found}  # and the actor's and action's gate rulesets with it
+        assert {m.stage for m in found} <= {"gate", "gate@merchant", "gate@buyer", "gate@agree"}
         assert all(m.facts.get("n") == 3 for m in found)
         assert "plain only ['nested']" in found[0].describe()
     finally:

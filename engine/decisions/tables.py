@@ -28,8 +28,9 @@ from engine.rules.compile import CompiledPolicy, CompiledRule
 ACTIONS_OF: dict[str, tuple[str, ...]] = {"merchant": tuple(MERCHANT_ACTIONS), "buyer": tuple(BUYER_ACTIONS)}
 ACTOR_OF = {action: actor for actor, actions in ACTIONS_OF.items() for action in actions}
 CONSTRAINED_ACTIONS = ("negotiate", "modify_negotiation")
-# the gate ruleset of each actor's questions (engine/rules/compile.py: CompiledPolicy.actor_definitions)
-GATE_OF = {actor: f"gate@{actor}" for actor in ACTIONS_OF}
+# the gate ruleset of each actor's decisions and of each action's checks and answers
+# (engine/rules/compile.py: CompiledPolicy.actor_definitions)
+GATE_OF = {name: f"gate@{name}" for name in [*ACTIONS_OF, *ACTOR_OF]}
 PLACEHOLDERS = ("refund_amount_yuan", "paid_amount_yuan", "refund_type_label", "scenario_label", "buyer_reason")
 _SEPARATOR = "\x1f"  # ASCII unit separator: joins a skeleton's messages for one format call
 _PLACEHOLDER = re.compile(r"\{\{?\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}?\}")  # as engine/decisions/render.py

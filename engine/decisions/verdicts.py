@@ -22,10 +22,11 @@ def violation_of(entry: RuleEntry, facts: Mapping[str, Any]) -> Violation:
 
 def gate_violations(prepared: PreparedVersion, facts: Mapping[str, Any], action: str,
                     relevant: list[RuleRef]) -> list[Violation]:
-    """The gate rules that fired naming `action`: each traced in `relevant`; the denials returned."""
+    """The gate rules that fired naming `action` (its own ruleset, `gate@<action>`): each traced in
+    `relevant`; the denials returned."""
     entries = prepared.tables.entries
     violations = []
-    for rule in prepared.evaluator.fired_rules(GATE_OF[facts["actor"]], facts):
+    for rule in prepared.evaluator.fired_rules(GATE_OF[action], facts):  # only rules naming `action`
         if action in rule.actions:
             entry = entries[rule.id]
             relevant.append(entry.ref)

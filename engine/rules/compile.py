@@ -68,12 +68,14 @@ class CompiledPolicy:
     # stage → the facts its conditions read: only those are sent to durable (less JSON to build
     # and parse; a fact no condition names cannot change which rules fire)
     _reads: dict[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
-    # The gate once more, split by actor: `gate@merchant` holds the gate rules naming a merchant
-    # action, `gate@buyer` those naming a buyer action. A decision for one actor evaluates its
-    # actor's ruleset: durable then neither matches nor drains the other actor's rules (a buyer
-    # decision on the full gate drained ~10 rules to use ~1). Cross-checked like every stage.
-    actor_definitions: dict[str, dict] = field(default_factory=dict)   # `gate@<actor>` → definition
-    actor_ruleset_names: dict[str, str] = field(default_factory=dict)  # `gate@<actor>` → durable name
+    # The gate once more, split by actor and by action: `gate@merchant` holds the gate rules naming
+    # a merchant action, `gate@buyer` those naming a buyer action, `gate@negotiate` those naming
+    # negotiate. A decision for one actor evaluates its actor's ruleset, a check or an answer its
+    # action's: durable then neither matches nor drains rules the question ignores (a buyer
+    # decision on the full gate drained ~10 rules to use ~1; a check of negotiate ~9 to use ~1).
+    # Cross-checked like every stage.
+    actor_definitions: dict[str, dict] = field(default_factory=dict)   # `gate@<actor|action>` → definition
+    actor_ruleset_names: dict[str, str] = field(default_factory=dict)  # `gate@<actor|action>` → durable name
 
     @property
     def dropped(self) -> dict[str, str]:
@@ -90,9 +92,9 @@ class CompiledPolicy:
         """The facts the conditions of `stage` (or of `gate@<actor>`) read."""
         return self._reads[stage]
 
-    def actor_rules(self, actor: str) -> frozenset[str]:
-        """Ids of the gate rules in `gate@<actor>` (dropped rules aside)."""
-        return frozenset(self.durable_names[name] for name in self.actor_definitions[f"gate@{actor}"])
+    def actor_rules(self, group: str) -> frozenset[str]:
+        """Ids of the gate rules in `gate@<group>`, an actor or an action (dropped rules aside)."""
+        return frozenset(self.durable_names[name] for name in self.actor_definitions[f"gate@{group}"])
 
     def fired_plain(self, stage: str, facts: Mapping) -> list[str]:
         """Ids of the rules of `stage` whose conditions hold for `facts`, in rule order, on the
@@ -260,10 +262,12 @@ def _compile(doc: Mapping, version: str, items: list[dict]) -> CompiledPolicy:
                                   durable_name=name, condition=cond.durable, python=cond.python)
     _unify_pairs(fact_types, pairs)
     actor_bodies: dict[str, dict] = {}
-    for actor, actor_actions in (("merchant", MERCHANT_ACTIONS), ("buyer", BUYER_ACTIONS)):
-        key = f"gate@{actor}"
+    groups = [("merchant", MERCHANT_ACTIONS), ("buyer", BUYER_ACTIONS)] + [
+        (action, (action,)) for action in MERCHANT_ACTIONS + BUYER_ACTIONS]
+    for group, group_actions in groups:
+        key = f"gate@{group}"
         members = [r for r in rules.values() if r.stage == "gate" and r.durable_name is not None
-                   and any(a in actor_actions for a in r.actions)]
+                   and any(a in group_actions for a in r.actions)]
         actor_bodies[key] = {r.durable_name: bodies["gate"][r.durable_name] for r in members}
         reads[key] = {"ticket_id", "stage"}.union(*(names_read[r.id] for r in members))
 

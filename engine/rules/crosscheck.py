@@ -39,7 +39,7 @@ def crosscheck(compiled: DurableEvaluator, facts_iter: Iterable[Mapping], limit:
     """Every fact dict (its `stage` says which stage) through both evaluators; the disagreements
     (at most `limit`). Facts that fail validation raise FactError: fix the generator, not the rules."""
     out: list[Mismatch] = []
-    members = {f"gate@{actor}": compiled.compiled.actor_rules(actor) for actor in ("merchant", "buyer")}
+    members = {key: compiled.compiled.actor_rules(key[len("gate@"):]) for key in compiled.compiled.actor_definitions}
     plain_stages = compiled.compiled._plain
     for facts in facts_iter:
         stage = facts["stage"]
@@ -47,7 +47,7 @@ def crosscheck(compiled: DurableEvaluator, facts_iter: Iterable[Mapping], limit:
         plain = plain_stages[stage].fired(facts)
         if durable != plain:
             out.append(Mismatch(compiled.version, stage, dict(facts), tuple(durable), tuple(plain)))
-        if stage == "gate":  # each actor's gate ruleset fires the plain gate's rules of that actor
+        if stage == "gate":  # each actor's (action's) gate ruleset fires the plain gate's rules of it
             for key, ids in members.items():
                 durable = [rule.id for rule in compiled.fired_rules(key, facts)]
                 expected = [rule_id for rule_id in plain if rule_id in ids]
