@@ -167,11 +167,12 @@ class Engine:
         return check_mod.check(prepared, situation, action, {} if payload is None else payload)
 
     def apply(self, ticket: Mapping[str, Any] | Situation, answer: str, at: datetime | str | None = None,
-              version: str | None = None) -> ApplyResult:
+              version: str | None = None, reason: str | None = None) -> ApplyResult:
+        """`reason`: the buyer's rejection reason; a rejection needs one (三-3.2.1)."""
         if answer not in ANSWERS:
             raise UnknownActionError("answer", str(answer), list(ANSWERS))
         prepared, situation = self._situated(ticket, at, version)
-        return apply_mod.apply(prepared, situation, answer)
+        return apply_mod.apply(prepared, situation, answer, reason)
 
     # -- helpers ---------------------------------------------------------------------------------
     @staticmethod

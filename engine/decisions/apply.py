@@ -19,7 +19,8 @@ from engine.decisions.facts import situation_facts
 from engine.decisions.prepared import PreparedVersion
 from engine.decisions.results import ApplyResult, Effect, RuleRef, Unlock, Violation
 from engine.decisions.situation import Situation
-from engine.decisions.verdicts import gate_violations, param_value
+from engine.decisions.payload import payload_facts
+from engine.decisions.verdicts import gate_violations, param_value, payload_violations
 from engine.rules.compile import CompiledRule
 
 ANSWER_ACTIONS = {"accept": "accept_negotiation", "reject": "reject_negotiation", "timeout": "timeout"}
@@ -28,7 +29,9 @@ ANSWER_ACTIONS = {"accept": "accept_negotiation", "reject": "reject_negotiation"
 BUYER_MAY_AFTER_BACK_TO_MERCHANT = ["modify_aftersale", "cancel_aftersale", "request_platform_intervention"]
 
 
-def apply(prepared: PreparedVersion, situation: Situation, answer: str) -> ApplyResult:
+def apply(prepared: PreparedVersion, situation: Situation, answer: str, reason: str | None = None) -> ApplyResult:
+    """`reason`: the buyer's rejection reason (三-3.2.1 「输入拒绝原因后可点击提交」): a rejection
+    without one is refused by the same payload rule `check reject_negotiation` runs."""
     action = ANSWER_ACTIONS.get(answer)
     if action is None:
         raise UnknownActionError("answer", str(answer), list(ANSWER_ACTIONS))
@@ -41,6 +44,10 @@ def apply(prepared: PreparedVersion, situation: Situation, answer: str) -> Apply
         violations = _timeout_violations(situation, facts)
     else:
         violations = gate_violations(prepared, facts, action, relevant)
+        if answer == "reject":
+            payload = {**facts, "stage": "payload",
+                       **payload_facts(policy, ticket, facts, action, {"reason": reason or ""})}
+            violations.extend(payload_violations(prepared, payload, action, relevant))
     if violations:
         return _result(prepared, answer, False, violations, facts["status"], (),
                        msgspec.structs.asdict(deadlines(situation, facts)), None, relevant)

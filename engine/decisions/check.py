@@ -15,7 +15,7 @@ from engine.decisions.payload import payload_facts, validate_payload
 from engine.decisions.prepared import PreparedVersion
 from engine.decisions.results import CheckResult, RuleRef
 from engine.decisions.situation import Situation
-from engine.decisions.verdicts import ACTOR_OF, gate_violations
+from engine.decisions.verdicts import ACTOR_OF, gate_violations, payload_violations
 
 
 def check(prepared: PreparedVersion, situation: Situation, action: str,
@@ -31,12 +31,6 @@ def check(prepared: PreparedVersion, situation: Situation, action: str,
 
     facts.update(payload_facts(situation.policy, situation.ticket, facts, action, payload))
     facts["stage"] = "payload"
-    entries = prepared.tables.entries
-    for rule in prepared.evaluator.fired_rules("payload", facts):
-        if action in rule.actions and rule.effect_kind == "violation":
-            entry = entries[rule.id]
-            relevant.append(entry.ref)
-            assert entry.violation is not None
-            violations.append(entry.violation)
+    violations.extend(payload_violations(prepared, facts, action, relevant))
 
     return CheckResult(action, actor, not violations, tuple(violations), prepared.tables.policy_ref, tuple(relevant))

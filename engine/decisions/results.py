@@ -157,6 +157,7 @@ class Deadlines(Result, frozen=True):
     receipt: str | None
     receipt_if_extended: str | None
     processing_after_sign: str | None
+    merchant_deadline: str | None  # which of the above governs the merchant's handling now
 
 
 class Decision(Result, frozen=True):

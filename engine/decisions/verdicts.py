@@ -9,7 +9,8 @@ from engine.decisions.prepared import PreparedVersion
 from engine.decisions.results import RuleRef, Violation, denial_as_violation
 from engine.decisions.tables import ACTIONS_OF, ACTOR_OF, GATE_OF, RuleEntry, actions_of, param_value
 
-__all__ = ["ACTIONS_OF", "ACTOR_OF", "actions_of", "gate_violations", "param_value", "violation_of"]
+__all__ = ["ACTIONS_OF", "ACTOR_OF", "actions_of", "gate_violations", "param_value", "payload_violations",
+           "violation_of"]
 
 
 def violation_of(entry: RuleEntry, facts: Mapping[str, Any]) -> Violation:
@@ -32,4 +33,18 @@ def gate_violations(prepared: PreparedVersion, facts: Mapping[str, Any], action:
             relevant.append(entry.ref)
             if entry.kind == "deny":
                 violations.append(violation_of(entry, facts))
+    return violations
+
+
+def payload_violations(prepared: PreparedVersion, facts: Mapping[str, Any], action: str,
+                       relevant: list[RuleRef]) -> list[Violation]:
+    """The payload rules naming `action` that fired on the payload facts: traced and returned."""
+    entries = prepared.tables.entries
+    violations = []
+    for rule in prepared.evaluator.fired_rules("payload", facts):
+        if action in rule.actions and rule.effect_kind == "violation":
+            entry = entries[rule.id]
+            relevant.append(entry.ref)
+            assert entry.violation is not None
+            violations.append(entry.violation)
     return violations
