@@ -75,7 +75,7 @@ def without_id(result: dict) -> dict:
 
 
 def jsonable(value):
-    return json.loads(json.dumps(value, ensure_ascii=False))
+    return json.loads(value.to_json_bytes() if hasattr(value, "to_json_bytes") else json.dumps(value, ensure_ascii=False))
 
 
 # -- decisions equal the library's ------------------------------------------------------------------
