@@ -23,7 +23,7 @@ import pytest
 
 from engine.api import Engine
 
-from server_support import REPO, RULES, Server
+from server_support import ADMIN, REPO, RULES, Server
 
 LATEST = "2024-05-31"
 WECHAT_FIXTURES = REPO / "tests" / "fixtures" / "wechat"
@@ -200,7 +200,7 @@ def test_decision_log_line_matches_response(api):
     assert entry["policy_version"] == LATEST and entry["actor"] == "merchant" and entry["ticket_id"] == "AS-1001"
     assert entry["outcome"]["reject"] == ["NEGOTIATION_REQUIRED_FIRST"]
     assert entry["outcome"]["agree"] == "allowed"
-    assert entry["bundle_hash"] == api.client.get("/readyz").json()["bundle_hash"]
+    assert entry["bundle_hash"] == api.client.get("/readyz", headers=ADMIN).json()["bundle_hash"]
 
 
 # -- bad input: right status, every problem located -----------------------------------------------
@@ -296,7 +296,7 @@ def test_diff_and_changelog(api):
 
 def test_health_ready_and_openapi(api):
     assert api.client.get("/healthz").json()["status"] == "ok"
-    ready = api.client.get("/readyz").json()
+    ready = api.client.get("/readyz", headers=ADMIN).json()
     assert ready["ready"] and ready["versions"][-1] == LATEST and ready["last_reload_error"] is None
     spec = api.client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.1")
@@ -355,23 +355,23 @@ def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
 
 
 def test_sighup_reloads(hup):
-    before = httpx.get(hup.url + "/readyz").json()
+    before = httpx.get(hup.url + "/readyz", headers=ADMIN).json()
     reword_reject_message(hup.rules, "经 SIGHUP 重新加载的文案")
     time.sleep(0.3)
     assert reject_message(hup.url) == REJECT_MESSAGE  # polling is off: nothing happens by itself
     hup.signal(signal.SIGHUP)
-    wait_for(lambda: httpx.get(hup.url + "/readyz").json()["generation"] == before["generation"] + 1, what="reload")
-    ready = httpx.get(hup.url + "/readyz").json()
+    wait_for(lambda: httpx.get(hup.url + "/readyz", headers=ADMIN).json()["generation"] == before["generation"] + 1, what="reload")
+    ready = httpx.get(hup.url + "/readyz", headers=ADMIN).json()
     assert ready["bundle_hash"] != before["bundle_hash"] and ready["last_reload"]["reason"] == "SIGHUP"
     assert reject_message(hup.url) == "经 SIGHUP 重新加载的文案"
 
 
 def test_admin_reload_reports_a_broken_bundle_and_keeps_serving(hup):
     (hup.rules / f"{LATEST}.yaml").write_text("version: [unclosed\n", encoding="utf-8")
-    response = httpx.post(hup.url + "/admin/reload")
+    response = httpx.post(hup.url + "/admin/reload", headers=ADMIN)
     error = error_of(response, 422)
     assert error["code"] == "reload_failed" and error["problems"]
-    ready = httpx.get(hup.url + "/readyz").json()
+    ready = httpx.get(hup.url + "/readyz", headers=ADMIN).json()
     assert ready["generation"] == 1 and ready["last_reload_error"]["code"] == "PolicyError"
     assert reject_message(hup.url) == REJECT_MESSAGE
 
@@ -384,11 +384,11 @@ def test_a_reload_that_loads_but_cannot_answer_every_buyer_keeps_the_old_policy(
         text = path.read_text(encoding="utf-8")
         block = re.search(r"(?ms)^  - id: outcome\.accept\.cancel\n.*?(?=^  - id: |\Z)", text).group(0)
         path.write_text(text.replace(block, ""), encoding="utf-8")
-    error = error_of(httpx.post(hup.url + "/admin/reload"), 422)
+    error = error_of(httpx.post(hup.url + "/admin/reload", headers=ADMIN), 422)
     assert error["code"] == "reload_failed"
     assert {p["code"] for p in error["problems"]} == {"outcome_missing"}
     assert "`accept` on a `invite_cancel` proposal" in error["problems"][0]["message"]
-    ready = httpx.get(hup.url + "/readyz").json()
+    ready = httpx.get(hup.url + "/readyz", headers=ADMIN).json()
     assert ready["generation"] == 1 and ready["last_reload_error"]["code"] == "PolicyError"
     assert reject_message(hup.url) == REJECT_MESSAGE
 
@@ -438,7 +438,7 @@ class Load:
 def ready_of_every_worker(server: Server, workers: int = 2) -> dict[int, dict]:
     seen: dict[int, dict] = {}
     for _ in range(40):
-        body = httpx.get(server.url + "/readyz", headers={"connection": "close"}).json()
+        body = httpx.get(server.url + "/readyz", headers={"connection": "close", **ADMIN}).json()
         seen[body["pid"]] = body
         if len(seen) == workers:
             break
@@ -490,7 +490,7 @@ def test_sighup_to_the_supervisor_reaches_every_worker(fleet):
 
 
 def test_admin_reload_reaches_every_worker(fleet):
-    response = httpx.post(fleet.url + "/admin/reload")
+    response = httpx.post(fleet.url + "/admin/reload", headers=ADMIN)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "reloaded" and body["other_workers_signalled"] is True

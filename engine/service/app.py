@@ -17,11 +17,13 @@ from contextlib import asynccontextmanager, suppress
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from engine.service import errors, handlers, meta
 from engine.service.decision_log import DecisionLog
 from engine.service.openapi import build_openapi
+from engine.service.operations import OperationsMiddleware
 from engine.service.reload import EngineHolder
 from engine.service.settings import ServiceSettings
 from engine.service.state import ServiceState
@@ -61,7 +63,7 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
     state = ServiceState(
         settings=settings,
         validator=RequestValidator(settings.schemas_dir),
-        decision_log=DecisionLog(settings.decision_log),
+        decision_log=DecisionLog.from_settings(settings),
         openapi=json.dumps(build_openapi(settings.schemas_dir), ensure_ascii=False).encode("utf-8"),
         preloaded_engine=engine,
     )
@@ -99,6 +101,7 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
     app = Starlette(
         routes=_routes(),
         lifespan=lifespan,
+        middleware=[Middleware(OperationsMiddleware)],  # /metrics, latency, required-mode log commits
         exception_handlers={HTTPException: errors.http_exception, errors.ApiError: errors.api_error,
                             Exception: errors.unhandled},
     )

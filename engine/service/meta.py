@@ -30,23 +30,43 @@ async def healthz(request: Request, state: ServiceState) -> Response:
 
 @endpoint
 async def readyz(request: Request, state: ServiceState) -> Response:
+    """Ready (200) or not (503), and why, in words an unauthenticated prober may see; the paths
+    and error texts only with the admin token (`Authorization: Bearer`)."""
     holder = state.holder
     if holder is None:
         return json_response({"ready": False, "pid": os.getpid()}, status=503)
     generation = holder.current
     engine = generation.engine
-    return json_response({
-        "ready": True,
+    log = state.decision_log.status()
+    ready = log["ok"]
+    body = {
+        "ready": ready,
+        "degraded": log["degraded"],
         "pid": os.getpid(),
         "generation": generation.number,
         "loaded_at": generation.loaded_at,
         "bundle_hash": generation.bundle_hash,
-        "rules_dir": str(holder.rules_dir),
         "versions": [info.version for info in engine.versions()],
         "in_force": _in_force(engine),
-        "last_reload": holder.last_reload,
-        "last_reload_error": holder.last_error,
-    })
+        "last_reload": {k: v for k, v in (holder.last_reload or {}).items() if k in ("at", "status")} or None,
+        "reload_failing": holder.last_error is not None,
+        "decision_log": {k: log[k] for k in ("mode", "ok", "degraded", "dropped")},
+    }
+    if is_admin(request, state):
+        body.update(rules_dir=str(holder.rules_dir), last_reload=holder.last_reload,
+                    last_reload_error=holder.last_error,
+                    decision_log=dict(log, path=state.decision_log.target,
+                                      last_error=state.decision_log.last_error))
+    return json_response(body, status=200 if ready else 503)
+
+
+def is_admin(request: Request, state: ServiceState) -> bool:
+    """The request carries the configured admin token (none configured: nobody is admin)."""
+    token = state.settings.admin_token
+    if not token:
+        return False
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
 def _in_force(engine, at=None) -> str | None:
@@ -122,11 +142,8 @@ async def changelog(request: Request, state: ServiceState) -> Response:
 
 @endpoint
 async def admin_reload(request: Request, state: ServiceState) -> Response:
-    token = state.settings.admin_token
-    if token:
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise ApiError(401, "unauthorized", "admin endpoints need `Authorization: Bearer <token>`")
+    if state.settings.admin_token and not is_admin(request, state):
+        raise ApiError(401, "unauthorized", "admin endpoints need `Authorization: Bearer <token>`")
     outcome = await state.holder.reload("POST /admin/reload", force=True)
     siblings = _signal_siblings()
     body = dict(outcome.to_json(), pid=os.getpid(), other_workers_signalled=siblings)

@@ -32,6 +32,12 @@ _spawn = multiprocessing.get_context("spawn")
 multiprocessing.allow_connection_pickling()  # sockets travel to spawned workers as duplicated fds
 
 
+def _forget_metrics_of(pid: int) -> None:
+    from engine.service import metrics  # PROMETHEUS_MULTIPROC_DIR is set by now (cli/serve.py)
+
+    metrics.worker_exited(pid)
+
+
 def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     """`count` listening sockets on one port (SO_REUSEPORT); port 0 picks a free one for all.
     Raises OSError when the port is taken, also by another SO_REUSEPORT group (a second
@@ -67,11 +73,25 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
+def uvicorn_options(log_level: str) -> dict[str, Any]:
+    """What every worker's uvicorn is given. The HTTP protocol is uvicorn's httptools one with a
+    request deadline and a connection cap (connections.py says what uvicorn lacks); the keep-alive
+    timeout stays uvicorn's (5 s)."""
+    from engine.service.connections import GuardedHttpToolsProtocol
+
+    return dict(lifespan="on", log_level=log_level, access_log=False, timeout_graceful_shutdown=5,
+                http=GuardedHttpToolsProtocol, timeout_keep_alive=5)
+
+
 def _worker_main(config_kwargs: dict[str, Any], sock: socket.socket) -> None:
     import sys
 
     import uvicorn
 
+    from engine.service.connections import configure_guard
+    from engine.service.settings import ServiceSettings
+
+    configure_guard(ServiceSettings.from_env())
     config = uvicorn.Config(**config_kwargs)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
@@ -129,6 +149,7 @@ class Supervisor:
             if process.is_alive():
                 continue
             process.join()
+            _forget_metrics_of(process.pid)
             if process.exitcode == STARTUP_FAILURE:
                 if not any(p.is_alive() for p in self.workers):
                     logger.error("worker %d failed to start and no worker is serving; stopping", index)
