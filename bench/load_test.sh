@@ -8,6 +8,11 @@
 #   DECISION_LOG=/tmp/decisions.jsonl bench/load_test.sh     # with the decision log on
 #   OFFLOAD=1 bench/load_test.sh            # engine calls in the threadpool (for comparison)
 #   RULES=/path/to/rules bench/load_test.sh # another policy directory (default: the bundled rules/)
+#   NOFILE=1024 SLOWLORIS=3000 bench/load_test.sh   # server open-file limit 1024, 3000 unfinished
+#                                           # connections held by bench/slowloris.py during the run
+#   DECISION_LOG_MODE=best-effort DECISION_LOG=/tmp/d.jsonl bench/load_test.sh
+#   RELOAD_EVERY=0.6 bench/load_test.sh     # POST /admin/reload every 0.6 s (100 a minute) meanwhile
+#                                           # (RELOAD_TOUCH=1: and change a policy file each time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +28,19 @@ log=$(mktemp /tmp/aftersale-serve.XXXXXX.log)
 args=(serve --port 0 --workers "$WORKERS" --log-level warning --poll 0)
 [[ -n "${RULES:-}" ]] && args+=(--rules "$RULES")
 [[ -n "${DECISION_LOG:-}" ]] && args+=(--decision-log "$DECISION_LOG")
+[[ -n "${DECISION_LOG_MODE:-}" ]] && args+=(--decision-log-mode "$DECISION_LOG_MODE")
 [[ "${OFFLOAD:-0}" == 1 ]] && export AFTERSALE_SERVE_OFFLOAD=1
-"$PYTHON" -m engine.cli.main "${args[@]}" 2>"$log" &
+export AFTERSALE_SERVE_ADMIN_TOKEN=${AFTERSALE_SERVE_ADMIN_TOKEN:-bench-token}
+limit=()
+[[ -n "${NOFILE:-}" ]] && limit=(prlimit "--nofile=$NOFILE:$NOFILE" --)
+"${limit[@]}" "$PYTHON" -m engine.cli.main "${args[@]}" 2>"$log" &
 server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$log"' EXIT
+helpers=()
+cleanup() {
+  for pid in "${helpers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$log"
+}
+trap cleanup EXIT
 
 url=""
 for _ in $(seq 100); do
@@ -45,4 +59,31 @@ done
 echo "server $url, workers $WORKERS; wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 curl -s -X POST "$url/v1/decide" -H 'Content-Type: application/json' -d "$(head -1 bench/decide_bodies.jsonl)" \
   | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print("warm-up decision:", d["policy"]["version"], d["decision_id"])'
+if [[ -n "${SLOWLORIS:-}" ]]; then
+  "$PYTHON" bench/slowloris.py "$url" --connections "$SLOWLORIS" --seconds 3600 > /tmp/slowloris.$$.log &
+  helpers+=($!)
+  sleep "${SLOWLORIS_RAMP:-8}"   # let it open its connections first
+  tail -1 /tmp/slowloris.$$.log
+fi
+if [[ -n "${RELOAD_EVERY:-}" ]]; then
+  (
+    n=0
+    while true; do
+      if [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]]; then  # a real change: comment line toggled
+        f=$(ls "$RULES"/*.yaml | tail -1); n=$((n + 1)); sed -i '$d' "$f"; echo "# reload $n" >> "$f"
+      fi
+      curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $AFTERSALE_SERVE_ADMIN_TOKEN" \
+        "$url/admin/reload" >> /tmp/reloads.$$.log
+      sleep "$RELOAD_EVERY"
+    done
+  ) &
+  helpers+=($!)
+fi
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url"
+if [[ -n "${RELOAD_EVERY:-}" ]]; then
+  echo "RELOADS $(sort /tmp/reloads.$$.log | uniq -c | tr -s ' \n' ' ')"; rm -f /tmp/reloads.$$.log
+fi
+if [[ -n "${SLOWLORIS:-}" ]]; then
+  kill -TERM "${helpers[0]}"; wait "${helpers[0]}" 2>/dev/null || true
+  tail -1 /tmp/slowloris.$$.log; rm -f /tmp/slowloris.$$.log
+fi
