@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from engine.core.errors import EngineError, PolicyError
+from engine.service import metrics
 
 logger = logging.getLogger("aftersale.service")
 
@@ -138,6 +139,7 @@ class EngineHolder:
         source = content_hash(holder.rules_dir)
         engine = engine if engine is not None else loader(holder.rules_dir)
         holder.current = Generation(1, engine, source, _utc_now())
+        metrics.set_bundle(holder.current.bundle_hash, 1, None)
         return holder
 
     @contextmanager
@@ -153,6 +155,11 @@ class EngineHolder:
                 _close(generation)
 
     async def reload(self, reason: str, force: bool = False) -> ReloadOutcome:
+        outcome = await self._reload(reason, force)
+        metrics.RELOADS.labels(outcome.status).inc()
+        return outcome
+
+    async def _reload(self, reason: str, force: bool) -> ReloadOutcome:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:  # one reload at a time; a second trigger waits, then sees "unchanged"
@@ -181,6 +188,7 @@ class EngineHolder:
             self.last_error = None
             self._last_failed_hash = None
             self.last_reload = {"at": self.current.loaded_at, "reason": reason, "status": "reloaded"}
+            metrics.set_bundle(self.current.bundle_hash, self.current.number, (old.bundle_hash, old.number))
             old.retired = True
             if old.in_flight == 0:
                 _close(old)
