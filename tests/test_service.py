@@ -489,15 +489,26 @@ def test_sighup_to_the_supervisor_reaches_every_worker(fleet):
 
 
 
-def test_admin_reload_reaches_every_worker(fleet):
-    response = httpx.post(fleet.url + "/admin/reload", headers=ADMIN)
+def test_admin_reload_moves_every_worker_together(fleet):
+    """The supervisor validates once and hands the bundle to both workers; when POST /admin/reload
+    answers, every worker already serves the new generation (before: 1–2 s of mixed bundles)."""
+    unchanged = httpx.post(fleet.url + "/admin/reload", headers=ADMIN)
+    assert unchanged.status_code == 200 and unchanged.json()["status"] == "unchanged"  # no rebuild for nothing
+    before = ready_of_every_worker(fleet)
+    current = reject_message(fleet.url)   # earlier tests may have reworded it
+    for path in fleet.rules.glob("*.yaml"):
+        path.write_text(path.read_text(encoding="utf-8").replace(current, "一起切换的文案"), encoding="utf-8")
+    response = httpx.post(fleet.url + "/admin/reload", headers=ADMIN, timeout=60)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["status"] == "reloaded" and body["other_workers_signalled"] is True
-    # the supervisor passes SIGHUP to every worker (the one that answered included: a no-op there)
-    wait_for(lambda: all((r["last_reload"] or {}).get("reason") == "SIGHUP" and r["last_reload_error"] is None
-                         for r in ready_of_every_worker(fleet).values()), what="every worker to be asked")
-    assert len(ready_of_every_worker(fleet)) == 2
+    assert body["status"] == "reloaded"
+    after = ready_of_every_worker(fleet)
+    assert len(after) == 2
+    assert {r["generation"] for r in after.values()} == {body["generation"]}
+    assert {r["bundle_hash"] for r in after.values()} == {body["bundle_hash"]}
+    assert body["generation"] > max(r["generation"] for r in before.values())
+    assert all(reject_message(fleet.url) == "一起切换的文案" for _ in range(6))
+
 
 # -- in-process: the parts a real server cannot be made to show on demand -------------------------
 

@@ -78,7 +78,6 @@ def _run(args: argparse.Namespace) -> int:
     from engine.service.connections import raise_open_file_limit
     from engine.service.errors import configure_logging
     from engine.service.log_file import LogFileError, check_writable
-    from engine.service.meta import SUPERVISOR_PID_ENV
     from engine.service.settings import ServiceSettings
     from engine.service.supervisor import Supervisor, bind_sockets, uvicorn_options
 
@@ -125,11 +124,16 @@ def _run(args: argparse.Namespace) -> int:
         server.run(sockets=sockets)
         return 0 if server.started else 1
 
+    from dataclasses import replace
+
+    from engine.service.generations import Coordinator
+
     configure_logging()
     engine.close()  # the workers are fresh processes (spawn) that load their own
-    os.environ.update(settings.to_env())
-    os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
-    return Supervisor(dict(app="engine.service.app:app_from_environment", factory=True, **common), sockets).run()
+    # the supervisor watches the directory and hands each new generation to every worker
+    coordinator = Coordinator(settings.rules_dir, settings.poll_interval)
+    os.environ.update(replace(settings, poll_interval=0.0).to_env())
+    return Supervisor(common, sockets, coordinator).run()
 
 
 def try_it(host: str, port: int) -> str:

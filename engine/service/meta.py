@@ -4,8 +4,8 @@ changelog, admin reload and the OpenAPI document. All answer from the engine thi
 from __future__ import annotations
 
 import hmac
+import json
 import os
-import signal
 from pathlib import Path
 
 from starlette.requests import Request
@@ -17,10 +17,6 @@ from engine.service.handlers import endpoint
 from engine.service.responses import json_response
 from engine.service.state import ServiceState
 from engine.core.timeutil import now as wall_clock, parse_aware
-
-# Set by `aftersale serve` when it supervises several workers: POST /admin/reload reaches one
-# worker, which asks the supervisor to pass SIGHUP on to every worker.
-SUPERVISOR_PID_ENV = "AFTERSALE_SERVE_SUPERVISOR_PID"
 
 
 @endpoint
@@ -142,37 +138,53 @@ async def changelog(request: Request, state: ServiceState) -> Response:
 
 @endpoint
 async def admin_reload(request: Request, state: ServiceState) -> Response:
+    """Reload now, in every worker together. Body (optional): `{"remove": ["2024-03-11", ...]}`
+    declares versions the new rules may drop although they are or were in force; an undeclared
+    such removal is refused (409) and the generation in force keeps serving."""
     if state.settings.admin_token and not is_admin(request, state):
         raise ApiError(401, "unauthorized", "admin endpoints need `Authorization: Bearer <token>`")
-    outcome = await state.holder.reload("POST /admin/reload", force=True)
-    siblings = _signal_siblings()
-    body = dict(outcome.to_json(), pid=os.getpid(), other_workers_signalled=siblings)
-    if outcome.status == "failed":
-        error = outcome.error or {}
+    declared = _declared_removals(await request.body())
+    if state.coordinator is not None:     # several workers: the supervisor validates and hands over
+        outcome = await state.coordinator.request_reload(declared)
+    else:
+        outcome = (await state.holder.reload("POST /admin/reload", declared_removals=declared)).to_json()
+    status = outcome["status"]
+    if status == "refused":
+        error = outcome.get("error") or {}
+        return json_response({"error": {
+            "status": 409, "code": "undeclared_removal", "message": error.get("message", ""),
+            "problems": [{"path": "/remove", "code": "undeclared_removal",
+                          "message": f"version {v} is or was in force; list it in `remove` to drop it"}
+                         for v in error.get("versions", [])]}}, status=409)
+    if status == "failed":
+        error = outcome.get("error") or {}
         return json_response({"error": {
             "status": 422, "code": "reload_failed",
-            "message": (f"the rules directory did not load; generation {outcome.generation} "
-                        f"(bundle {outcome.bundle_hash[:12]}) keeps serving"),
+            "message": (f"the rules directory did not load; generation {outcome['generation']} "
+                        f"(bundle {outcome['bundle_hash'][:12]}) keeps serving"),
             # a problem of the rules (not of this request): its path is in the policy file named
             "problems": [dict(p, message=_located(p)) for p in error.get("problems") or ()]
                         or [{"path": "", "code": error.get("code", "PolicyError"), "message": error.get("message", "")}],
         }}, status=422)
-    return json_response(body)
+    return json_response(dict(outcome, pid=os.getpid()))
+
+
+def _declared_removals(raw: bytes) -> tuple[str, ...]:
+    if not raw.strip():
+        return ()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "malformed_json", "the body is not JSON") from None
+    remove = body.get("remove", []) if isinstance(body, dict) else None
+    if not isinstance(remove, list) or not all(isinstance(v, str) for v in remove):
+        raise ApiError(422, "invalid_request", "bad admin request",
+                       [{"path": "/remove", "code": "type", "message": "`remove` is a list of version names"}])
+    return tuple(remove)
 
 
 def _located(problem: dict) -> str:
     return f"{problem['file']}:{problem['line']}:{problem['column']}: {problem['path']}: {problem['message']}"
-
-
-def _signal_siblings() -> bool:
-    supervisor = os.environ.get(SUPERVISOR_PID_ENV)
-    if not supervisor or int(supervisor) == os.getpid():
-        return False
-    try:
-        os.kill(int(supervisor), signal.SIGHUP)
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 async def openapi(request: Request) -> Response:
