@@ -119,7 +119,8 @@ class Coordinator:
             logger.info("reload (%s): rules unchanged, generation %d keeps serving", reason, self.number)
             return ReloadOutcome("unchanged", self.number, self.bundle_hash)
         if self._last_failed and self._last_failed[0] == source and not declared:
-            return self._failed(self._last_failed[1], reason, log=False)
+            status = "refused" if self._last_failed[1].get("code") == "undeclared_removal" else "failed"
+            return self._failed(self._last_failed[1], reason, status=status, log=False)
         number = self.number + 1
         directory, source = self._snapshot(number)
         try:

@@ -192,7 +192,9 @@ class EngineHolder:
                 logger.info("reload (%s): rules unchanged, generation %d keeps serving", reason, self.current.number)
                 return ReloadOutcome("unchanged", self.current.number, self.current.bundle_hash)
             if not force and not declared and source == self._last_failed_hash:
-                return ReloadOutcome("failed", self.current.number, self.current.bundle_hash, self.last_error)
+                refused = (self.last_error or {}).get("code") == "undeclared_removal"
+                return ReloadOutcome("refused" if refused else "failed", self.current.number,
+                                     self.current.bundle_hash, self.last_error)
             loop = asyncio.get_running_loop()
             try:
                 engine = await loop.run_in_executor(None, self.loader, self.rules_dir)
