@@ -189,7 +189,7 @@ def test_malformed_payloads_raise_located_payload_errors(action, payload, where,
     policy, compiled = latest()
     with pytest.raises(PayloadError) as info:
         check(policy, compiled, ticket(), action, payload, NOW)
-    assert (where, code) in {(p["path"], p["code"]) for p in info.value.problems}
+    assert (where, code) in {(p.path, p.code) for p in info.value.problems}
 
 
 def test_unknown_action():

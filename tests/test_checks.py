@@ -111,20 +111,21 @@ def test_wrong_type(tmp_path):
     text, found = broken(tmp_path, ("buyer_response_hours: {value: 48,", 'buyer_response_hours: {value: "48",'))
     d = only(found)
     assert (d.code, d.path, d.message) == ("wrong_type", "/timeouts/buyer_response_hours/value",
-                                           "expected integer, got string `48`")
+                                           "`value` must be integer, not string `48`")
     assert (d.line, d.column) == where(text, '"48"')
 
 
 def test_unknown_key_points_at_the_key_with_a_suggestion(tmp_path):
     text, found = broken(tmp_path, ("    buyer_may_accept: false", "    buyer_may_acept: false"))
-    assert {d.code for d in found} == {"unknown_key", "missing_key"}
-    unknown = next(d for d in found if d.code == "unknown_key")
+    assert {d.code for d in found} == {"unknown_field", "missing_field"}
+    unknown = next(d for d in found if d.code == "unknown_field")
     assert (unknown.path, unknown.message, unknown.hint) == (
-        "/negotiation_types/1/buyer_may_acept", "unknown key `buyer_may_acept`", "did you mean `buyer_may_accept`?")
+        "/negotiation_types/1/buyer_may_acept", "unknown field `buyer_may_acept` (known: id, label, platform_code, changeable_fields, fixed_fields, buyer_may_accept, section, illustrative)",
+        "did you mean `buyer_may_accept`?")
     assert (unknown.line, unknown.column) == where(text, "buyer_may_acept")
-    missing = next(d for d in found if d.code == "missing_key")
+    missing = next(d for d in found if d.code == "missing_field")
     assert (missing.path, missing.message) == ("/negotiation_types/1/buyer_may_accept",
-                                               "missing required key `buyer_may_accept`")
+                                               "`buyer_may_accept` is required")
     assert (missing.line, missing.column) == where(text, "- id: request_evidence", 2)
 
 
@@ -132,7 +133,7 @@ def test_unknown_enum_value_with_suggestion(tmp_path):
     text, found = broken(tmp_path, ("    rejection: guided", "    rejection: guidded"))
     d = only(found)
     assert (d.code, d.path, d.hint) == ("unknown_value", "/scenarios/0/rejection", "did you mean `guided`?")
-    assert d.message == "`guidded` is not one of: allowed, guided, negotiation_required"
+    assert d.message == "`guidded` is not a known rejection (known: allowed, guided, negotiation_required)"
     assert (d.line, d.column) == where(text, "guidded")
 
 
@@ -155,8 +156,8 @@ def test_rule_with_two_effects(tmp_path):
 def test_unknown_condition_operator(tmp_path):
     text, found = broken(tmp_path, ("category_allows_return: {eq: false}", "category_allows_return: {equals: false}"))
     codes = {(d.code, d.path) for d in found}
-    assert ("unknown_key", "/rules/3/when/category_allows_return/equals") in codes
-    d = next(d for d in found if d.code == "unknown_key")
+    assert ("unknown_field", "/rules/3/when/category_allows_return/equals") in codes
+    d = next(d for d in found if d.code == "unknown_field")
     assert (d.line, d.column) == where(text, "equals")
 
 
@@ -167,7 +168,7 @@ def test_unlock_fields_must_fit_the_kind(tmp_path):
                                            "kind `never` takes neither `needs` nor `at`")
     _, found = broken(tmp_path, ("unlock: {kind: never}", "unlock: {kind: input}"))
     d = only(found)
-    assert (d.code, d.path, d.message) == ("missing_key", "/rules/2/deny/unlock/needs", "missing required key `needs`")
+    assert (d.code, d.path, d.message) == ("missing_field", "/rules/2/deny/unlock/needs", "`needs` is required")
 
 
 def test_unknown_rule_action(tmp_path):

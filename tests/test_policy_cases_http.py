@@ -141,7 +141,7 @@ def test_problems_come_back_located_as_the_library_locates_them(remote, library,
     over_http = raised(lambda: getattr(remote, kind)(copy.deepcopy(ticket), at=AT, **kwargs))
     in_process = raised(lambda: getattr(library, kind)(copy.deepcopy(ticket), at=AT, **kwargs))
     assert over_http == in_process
-    assert over_http[1] and all(not p["path"].startswith(("/ticket", "/payload")) for p in over_http[1])
+    assert over_http[1] and all(not p.path.startswith(("/ticket", "/payload")) for p in over_http[1])
 
 
 def test_answers_drop_decision_id_and_versions_match(remote, library):

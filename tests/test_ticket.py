@@ -22,7 +22,7 @@ GOOD = {
 def problems(ticket) -> dict[str, str]:
     with pytest.raises(TicketError) as info:
         validate_ticket(ticket)
-    return {p["path"]: p["code"] for p in info.value.problems}
+    return {p.path: p.code for p in info.value.problems}
 
 
 def changed(**paths):
@@ -103,7 +103,7 @@ def test_return_statuses_only_for_return_refund():
 def test_not_an_object():
     with pytest.raises(TicketError) as info:
         validate_ticket([1])
-    assert info.value.problems[0]["code"] == "wrong_type"
+    assert info.value.problems[0].code == "wrong_type"
 
 
 def test_parse_time():
@@ -111,7 +111,7 @@ def test_parse_time():
     assert parse_time("2024-06-01T02:00:00Z") == parse_time("2024-06-01T10:00:00+08:00")
     with pytest.raises(TicketError) as info:
         parse_time("2024-06-01T10:00:00", "--at")
-    assert info.value.problems[0]["code"] == "naive_time"
+    assert info.value.problems[0].code == "naive_time"
     assert "--at" in str(info.value)
     with pytest.raises(TicketError):
         parse_time("yesterday", "/created_at")
@@ -147,7 +147,7 @@ def test_engine_at_follows_the_contracts_time_syntax(text, code):
 
     with pytest.raises(TicketError) as caught:
         Engine._resolve_at(text)
-    assert [(p["path"], p["code"]) for p in caught.value.problems] == [("/at", code)]
+    assert [(p.path, p.code) for p in caught.value.problems] == [("/at", code)]
 
 
 def test_every_schema_names_the_actions_of_the_vocabulary():

@@ -33,7 +33,9 @@ NOTE_STATUSES = """USER_CANCELD MERCHANT_PROCESSING MERCHANT_REJECT_REFUND MERCH
 RETURN_CLOSED MERCHANT_WAIT_RECEIPT MERCHANT_OVERDUE_REFUND MERCHANT_REFUND_SUCCESS MERCHANT_RETURN_SUCCESS
 PLATFORM_REFUNDING PLATFORM_REFUND_FAIL USER_WAIT_CONFIRM MERCHANT_REFUND_RETRY_FAIL MERCHANT_FAIL
 USER_WAIT_CONFIRM_UPDATE USER_WAIT_HANDLE_MERCHANT_AFTER_SALE WAIT_PACKAGE_INTERCEPT MERCHANT_REJECT_EXCHANGE
-MERCHANT_REJECT_RESHIP USER_WAIT_RECEIPT MERCHANT_EXCHANGE_SUCCESS""".split()
+MERCHANT_REJECT_RESHIP USER_WAIT_RECEIPT MERCHANT_EXCHANGE_SUCCESS""".split() + [
+    "PLATFORM_PROCESSING",  # 平台审核中: in the current documentation, not in the older note's list
+]
 
 
 def load(name: str, sub: str = "") -> dict:
@@ -47,7 +49,7 @@ def engine() -> Engine:
 
 def problem_of(exc: pytest.ExceptionInfo) -> tuple[str, str]:
     first = exc.value.problems[0]
-    return first["code"], first["path"]
+    return first.code, first.path
 
 
 # -- fixtures cover the platform ------------------------------------------------------------------
@@ -196,10 +198,10 @@ def _doc(name: str) -> tuple[dict, dict]:
 def test_missing_after_sale_order():
     with pytest.raises(InputError) as exc:
         ticket_from_platform({"errcode": 0, "errmsg": "ok"}, {})
-    assert problem_of(exc) == ("missing", "/after_sale_order")
+    assert problem_of(exc) == ("missing_field", "/after_sale_order")
     with pytest.raises(InputError) as exc:
         platform_ticket_from_document({"order": {"errcode": 0}, "context": {}})
-    assert problem_of(exc) == ("missing", "/order/after_sale_order")
+    assert problem_of(exc) == ("missing_field", "/order/after_sale_order")
 
 
 def test_platform_error_response_is_refused_with_its_errcode():
@@ -253,18 +255,41 @@ def test_context_amount_as_string_and_every_problem_reported_at_once(engine):
     del context["scenario"]
     with pytest.raises(InputError) as exc:
         ticket_from_platform(order, context, policy=engine)
-    found = {(p["code"], p["path"]) for p in exc.value.problems}
+    found = {(p.code, p.path) for p in exc.value.problems}
     assert found == {("wrong_type", "/after_sale_order/refund_info/amount"), ("wrong_type", "/context/paid_amount"),
-                     ("unknown_field", "/context/colour"), ("missing", "/context/scenario")}
+                     ("unknown_field", "/context/colour"), ("missing_field", "/context/scenario")}
 
 
-def test_unknown_reason_code_in_a_pending_proposal_names_the_known_codes(engine):
+def test_unknown_reason_code_in_a_pending_proposal_is_decided_anyway_and_flagged(engine):
+    """Item 18: the platform adds reasons before the policy does; no decision reads the reason."""
     order, context = sample()
+    known = ticket_from_platform(order, context, policy=engine)
     order["after_sale_order"]["merchant_update_detail"]["update_reason_type"] = 42
-    with pytest.raises(InputError) as exc:
-        ticket_from_platform(order, context, policy=engine)
-    assert problem_of(exc) == ("unknown_reason_code", "/after_sale_order/merchant_update_detail/update_reason_type")
-    assert "10 (amount_only)" in str(exc.value)
+    warnings: list[dict] = []
+    ticket = ticket_from_platform(order, context, policy=engine, warnings=warnings)
+    assert "reason" not in ticket["negotiation"]["pending"]
+    assert [(w["code"], w["path"]) for w in warnings] == [
+        ("unknown_reason_code", "/after_sale_order/merchant_update_detail/update_reason_type")]
+    assert "10 (amount_only)" in warnings[0]["message"]
+    at = "2025-10-24T01:18:30+08:00"
+    for actor in ("merchant", "buyer"):
+        assert engine.decide(ticket, actor, at=at)["actions"] == engine.decide(known, actor, at=at)["actions"]
+    flagged = platform_view(engine.decide(ticket, "merchant", at=at), warnings)
+    assert flagged["warnings"][0]["code"] == "unknown_reason_code"
+    assert "warnings" not in platform_view(engine.decide(known, "merchant", at=at), [])
+
+
+def test_unknown_reason_code_is_flagged_by_the_cli(tmp_path, capsys):
+    from engine.cli.main import main
+
+    document = load("status_USER_WAIT_CONFIRM_UPDATE")
+    document["order"]["after_sale_order"]["merchant_update_detail"]["update_reason_type"] = 42
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    code = main(["decide", "--input", "wechat", "--ticket", str(path), "--actor", "merchant",
+                 "--at", "2025-10-24T01:18:30+08:00"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["warnings"][0]["code"] == "unknown_reason_code"
 
 
 def test_outcome_of_an_earlier_negotiation_is_required(engine):
@@ -272,14 +297,14 @@ def test_outcome_of_an_earlier_negotiation_is_required(engine):
     context["negotiations_used"] = 1
     with pytest.raises(InputError) as exc:
         ticket_from_platform(order, context, policy=engine)
-    assert problem_of(exc) == ("missing", "/context/last_outcome")
+    assert problem_of(exc) == ("missing_field", "/context/last_outcome")
 
 
 def test_context_that_contradicts_the_platform_status(engine):
     order, context = sample()
     with pytest.raises(InputError) as exc:
         ticket_from_platform(order, dict(context, last_outcome="rejected", negotiations_used=0), policy=engine)
-    assert {p["path"] for p in exc.value.problems} == {"/context/last_outcome", "/context/negotiations_used"}
+    assert {p.path for p in exc.value.problems} == {"/context/last_outcome", "/context/negotiations_used"}
     order, context = _doc("status_WAIT_PACKAGE_INTERCEPT")
     with pytest.raises(InputError) as exc:
         ticket_from_platform(order, dict(context, intercept_requested=False), policy=engine)
@@ -289,7 +314,7 @@ def test_context_that_contradicts_the_platform_status(engine):
 def test_cli_file_must_hold_order_and_context_only():
     with pytest.raises(InputError) as exc:
         platform_ticket_from_document({"order": {}, "extra": 1})
-    assert {(p["code"], p["path"]) for p in exc.value.problems} == {("missing", "/context"), ("unknown_field", "/extra")}
+    assert {(p.code, p.path) for p in exc.value.problems} == {("missing_field", "/context"), ("unknown_field", "/extra")}
 
 
 # -- merchantupdateaftersale bodies -------------------------------------------------------------------
@@ -310,7 +335,7 @@ def test_media_ids_missing_maps_to_no_evidence_not_an_error(engine):
 @pytest.mark.parametrize("body, code, path", [
     ({"merchant_update_type": 3, "type": 1, "amount": 100, "update_reason_type": 99}, "unknown_reason_code", "/update_reason_type"),
     ({"merchant_update_type": 3, "type": 1, "amount": "100", "update_reason_type": 10}, "wrong_type", "/amount"),
-    ({"merchant_update_type": 3, "update_reason_type": 10, "amount": 100}, "missing", "/type"),
+    ({"merchant_update_type": 3, "update_reason_type": 10, "amount": 100}, "missing_field", "/type"),
     ({"merchant_update_type": 4, "update_reason_type": 10}, "unknown_value", "/merchant_update_type"),
     ({"merchant_update_type": 2, "update_reason_type": 7, "media_ids": "M1"}, "wrong_type", "/media_ids"),
     ({"merchant_update_type": 2, "update_reason_type": 7, "reason": "x"}, "unknown_field", "/reason"),
@@ -387,7 +412,7 @@ def test_ticket_level_problems_point_at_the_payload_field(engine):
     with pytest.raises(InputError) as exc:
         ticket_from_platform(order, context, policy=engine)
     assert problem_of(exc) == ("amount_above_paid", "/after_sale_order/refund_info/amount")
-    assert "/request/refund_amount" in exc.value.problems[0]["message"]
+    assert "/request/refund_amount" in exc.value.problems[0].message
 
 
 def test_pending_status_without_merchant_update_detail(engine):
@@ -395,4 +420,4 @@ def test_pending_status_without_merchant_update_detail(engine):
     del order["after_sale_order"]["merchant_update_detail"]
     with pytest.raises(InputError) as exc:
         ticket_from_platform(order, context, policy=engine)
-    assert problem_of(exc) == ("missing", "/after_sale_order/merchant_update_detail")
+    assert problem_of(exc) == ("missing_field", "/after_sale_order/merchant_update_detail")

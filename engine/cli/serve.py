@@ -6,13 +6,15 @@ with its own engine; SIGHUP to this process reloads the rules in every worker.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import os
 import sys
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "serve", help="run the HTTP decision service",
         description="Serve /v1/decide, /v1/check, /v1/apply, versions, diff and changelog over HTTP, "
@@ -138,12 +140,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def try_it(host: str, port: int) -> str:
     """A working request against the bundled example, to paste into another terminal."""
-    from engine.core.resources import REPO_ROOT
+    from engine.core.resources import example_path
 
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    example = REPO_ROOT / "examples" / "requests" / "decide-merchant.json"
+    example = example_path("requests", "decide-merchant.json")
     lines = ["", "Try it (in another terminal):"]
-    if example.is_file():
+    if example is not None:
         lines.append(f"  curl -s {base}/v1/decide -H 'content-type: application/json' -d @{example}")
     lines += [f"  curl -s {base}/v1/versions", f"  curl -s {base}/openapi.json | head -c 300", ""]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from engine.history.versions import VersionDocument, load_versions
 from engine.core.timeutil import iso, now, parse_aware
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "versions", help="list policy versions and which one is in force",
         description="List the policy versions with their effective windows.")
@@ -29,7 +29,7 @@ def parse_at(text: str | None) -> datetime:
     try:
         return parse_aware(text)
     except ValueError as exc:
-        raise InputError([{"path": "--at", "code": "invalid_time", "message": str(exc)}],
+        raise InputError([{"path": "--at", "code": "bad_time", "message": str(exc)}],
                          "invalid --at") from None
 
 

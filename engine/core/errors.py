@@ -2,53 +2,64 @@
 message fit for a person; the CLI and the service print the message, never a traceback."""
 from __future__ import annotations
 
+from typing import Any, Iterable, Mapping, Sequence
+
+from engine.core.problems import Diagnostic, Problem
+
 
 class EngineError(Exception):
     """Base of every error the engine raises on purpose."""
 
     exit_code = 1
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"code": type(self).__name__, "message": str(self)}
 
 
 class PolicyError(EngineError):
     """The policy (one file or a bundle) failed validation; `diagnostics` holds every problem."""
 
-    def __init__(self, diagnostics: list) -> None:
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics = list(diagnostics)
         super().__init__("\n".join(d.format() for d in self.diagnostics) or "invalid policy")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"code": "PolicyError", "message": "invalid policy",
                 "problems": [d.to_json() for d in self.diagnostics]}
 
 
 class InputError(EngineError):
-    """Bad input from a caller; `problems` is a list of {path (JSON pointer), code, message}."""
+    """Bad input from a caller; `problems` lists every `Problem` found, each once, by path."""
 
-    def __init__(self, problems: list[dict], summary: str = "invalid input") -> None:
-        self.problems = list(problems)
-        # An empty path is the whole input: print the message alone rather than a bare "/:".
-        lines = [f"{p['path']}: {p['message']}" if p.get("path") else p["message"] for p in self.problems]
+    def __init__(self, problems: Iterable[Problem | Mapping[str, Any]], summary: str = "invalid input") -> None:
+        # A Mapping is the wire form ({path, code, message}), e.g. read back from an HTTP answer.
+        # Each problem once (two checks may find the same), in the order found.
+        self.problems: list[Problem] = list(dict.fromkeys(
+            p if isinstance(p, Problem) else Problem.from_json(p) for p in problems))
+        self.summary = summary
+        lines = [p.format() for p in self.problems]
         super().__init__(summary + (":\n" + "\n".join(lines) if lines else ""))
 
-    def to_json(self) -> dict:
-        return {"code": type(self).__name__, "message": str(self).split(":\n")[0],
-                "problems": self.problems}
+    def under(self, parts: Sequence[str | int]) -> list[Problem]:
+        """The problems as seen from a document holding this input at `parts`."""
+        return [p.under(parts) for p in self.problems]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": type(self).__name__, "message": self.summary,
+                "problems": [p.to_json() for p in self.problems]}
 
 
 class TicketError(InputError):
     """The ticket facts failed `schemas/ticket.schema.json` or a check past it."""
 
-    def __init__(self, problems: list[dict]) -> None:
+    def __init__(self, problems: Iterable[Problem | Mapping[str, Any]]) -> None:
         super().__init__(problems, "invalid ticket")
 
 
 class PayloadError(InputError):
     """An action payload is malformed (not merely in violation of the policy)."""
 
-    def __init__(self, problems: list[dict]) -> None:
+    def __init__(self, problems: Iterable[Problem | Mapping[str, Any]]) -> None:
         super().__init__(problems, "invalid payload")
 
 

@@ -7,8 +7,8 @@ An optional fact (a deadline the ticket does not have) is left out rather than s
 
 The one piece of judgement here: a proposal whose buyer window has passed at `at` no longer
 awaits the buyer. The platform has already moved the ticket back to 待商家处理 (二-2.1-(2)), so
-the effective `status` is `merchant_processing` (or `awaiting_merchant_receipt` for a proposal made
-at the receiving stage), `pending_expired` is true and the negotiation
+the effective `status` is `merchant_processing` (the guide's words, at either stage the proposal
+was made in), `pending_expired` is true and the negotiation
 counts as tried (the buyer let it time out).
 """
 from __future__ import annotations
@@ -80,9 +80,9 @@ def build_facts(policy: Policy, ticket: Mapping[str, Any], actor: str, at: datet
         deadline = response_deadline(policy, pending)
         expired = deadline <= now
         if expired:
-            # The buyer did not answer in time: the platform already handed the ticket back, to
-            # the stage the proposal was made in (待商家处理, or 待商家收货 for a receiving-stage one).
-            status, last_outcome = pending.get("stage", "merchant_processing"), "timed_out"
+            # The buyer did not answer in time: the platform already handed the ticket back to
+            # 待商家处理 (二-2.1-(2), 二-2.3-(1)), whichever stage the proposal was made in.
+            status, last_outcome = "merchant_processing", "timed_out"
             facts.update(NO_PENDING)
         else:
             facts["buyer_response_deadline"] = deadline
@@ -112,6 +112,10 @@ def build_facts(policy: Policy, ticket: Mapping[str, Any], actor: str, at: datet
     facts["receipt_extension_used"] = bool(logistics.get("extension_used", False))
     facts["tracking_fixes_used"] = int(logistics.get("fixes_used", 0))
     facts["intercept_requested"] = bool((ticket.get("intercept") or {}).get("requested", False))
+    facts["complaint_open"] = bool((ticket.get("complaint") or {}).get("open", False))
+    # 二-2.3-(1) 售后期内: over only when the ticket says when the period ends (the guide gives no length)
+    period_end = ticket.get("aftersale_period_ends_at")
+    facts["aftersale_period_over"] = period_end is not None and epoch(period_end) <= now
 
     if extra:
         facts.update(extra)

@@ -1,7 +1,8 @@
 """Deterministic synthetic tickets for impact measurement: `generate(count, seed, vocabulary)`.
 
 The same (count, seed, policy vocabulary, window) gives byte-identical output on every run and
-machine: one `random.Random(seed)` drives everything, nothing reads the clock or `hash()`.
+machine: ticket n is drawn from its own `random.Random` seeded by (seed, n), nothing reads the
+clock or `hash()`; so a slice of the corpus made on a Dask worker equals the same slice made here.
 
 The mix imitates a shop's after-sales queue (the weights are illustrative, not measured): mostly
 general goods with some fresh food and plants, refund-only more common than return-refund, about
@@ -162,17 +163,24 @@ class _TicketMaker:
                 else rng.choice(allowed)
             share = rng.choice([50, 70, 80, 90, 100])
             proposal["refund_amount"] = ticket["request"]["refund_amount"] * share // 100
-        if stage != "merchant_processing":
-            proposal["stage"] = stage
+        if stage != "merchant_processing" or ticket["type"] == "return_refund":
+            proposal["stage"] = stage  # a return-refund proposal must say its stage (ticket schema)
         return proposal
 
 
+def ticket_seed(seed: int, number: int) -> int:
+    """Ticket `number`'s own random stream: a ticket depends on (seed, number) alone, so any
+    slice of the corpus can be generated anywhere (a Dask worker) and comes out the same."""
+    return (seed << 40) + number
+
+
 def generate(count: int, seed: int, vocab: Vocabulary, start: datetime = DEFAULT_START,
-             end: datetime = DEFAULT_END) -> Iterator[dict[str, Any]]:
-    """`count` tickets, ids `SYN-<seed>-<n>`, created uniformly in [start, end)."""
-    maker = _TicketMaker(random.Random(seed), vocab, start, end)
-    for n in range(count):
-        yield maker.make(f"SYN-{seed}-{n + 1:06d}")
+             end: datetime = DEFAULT_END, first: int = 1) -> Iterator[dict[str, Any]]:
+    """Tickets number `first` .. `first + count - 1`, ids `SYN-<seed>-<n>`, created uniformly in [start, end)."""
+    maker = _TicketMaker(random.Random(), vocab, start, end)
+    for n in range(first, first + count):
+        maker.rng = random.Random(ticket_seed(seed, n))
+        yield maker.make(f"SYN-{seed}-{n:06d}")
 
 
 def latest_time(ticket: dict) -> str | None:

@@ -1,94 +1,167 @@
-"""Impact of a policy change: replay a ticket corpus under two versions and count what moves.
+"""Impact of a policy change: replay tickets under two versions and count what moves.
 
 For every ticket, actor and action: allowed→denied, denied→allowed, denial codes changed (denied
 both times, for other reasons), advice changed, and the negotiate constraints (refund types, max
-refund amount, reasons offered). Each kind keeps a few sample ticket ids.
+refund amount, reasons offered). Each difference is attributed to the declared changes that explain
+it (engine/history/attribution.py) or counted unexplained; each kind keeps a few sample tickets; the
+counts are also broken down per scenario and ticket type.
 
-Work is spread over processes started with the `spawn` method: each builds its own `Engine`
-after it starts, because durable_rules keeps C state (rulesets, sessions) that must not be
-inherited through a fork. Lines travel to workers as text; a worker parses and validates them,
-so a bad line costs one entry in `problems` (line number + field), never the run.
+This module is the replay itself, in one process: `replay_partition` is what a Dask worker runs on
+one partition (engine/history/dask_run.py spreads them), and a plain loop over it is the in-process
+reference the tests compare the cluster with. A `Tally` is a pure function of its partition, and
+merging is order-independent (samples: the lowest locations win), so a rerun task (a worker died)
+or another scheduling gives the same summary.
 """
 from __future__ import annotations
 
 import json
-import multiprocessing
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-import sys
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Protocol
 
-from engine.history.corpus import latest_time
-from engine.core.errors import EngineError, InputError, TicketError
-from engine.decisions.ticket import validate_ticket
+from engine.core.errors import EngineError, TicketError
 from engine.core.timeutil import iso, parse_aware
+from engine.decisions.ticket import validate_ticket
+from engine.history.attribution import DeclaredChange, explained_by
+from engine.history.corpus import latest_time
+from engine.history.ticket_sources import Partition, ticket_texts
 
 ACTORS = ("merchant", "buyer")
 KINDS = ("allowed_to_denied", "denied_to_allowed", "denial_codes_changed", "advice_changed",
          "refund_types_changed", "max_refund_amount_changed", "reasons_changed", "reason_terms_changed")
 SAMPLES = 5
-CHUNK = 250
 # Problems that mean "this version does not know the ticket's scenario/category/reason": the
 # ticket is fine, it just cannot be decided under that version.
 POLICY_REFERENCE_CODES = {"unknown_scenario", "unknown_category", "unknown_negotiation_type", "unknown_reason"}
 QUESTION_DELAY = timedelta(hours=1)  # default `at`: an hour after the ticket's latest event
 
+Sample = tuple[int, int, str]  # (source index, line or row, ticket id): sorts by location
+
 
 class ImpactError(EngineError):
-    """The run itself failed (not one ticket): a worker process died."""
+    """The run itself failed (not one ticket): no engine on a worker, a bundle mismatch, a lost cluster."""
+
+
+class Decider(Protocol):
+    """What the replay needs of an engine (engine.api.Engine has it)."""
+
+    bundle_hash: str
+
+    def decide(self, ticket: dict[str, Any], actor: str, at: Any = None, version: str | None = None) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    old: str
+    new: str
+    actors: tuple[str, ...] = ACTORS
+    at: str | None = None  # None: each ticket's latest event + QUESTION_DELAY
+    changes: tuple[DeclaredChange, ...] = ()  # declared between old and new: what explains a difference
+    bundle_hash: str = ""  # the client's; every worker's engine must match it
+    keep_differences: bool = False  # per-ticket difference rows for `--out`
+
+
+@dataclass
+class Cell:
+    """One (actor, action, kind of change): how many, explained by what, samples."""
+
+    count: int = 0
+    unexplained: int = 0
+    by_change: dict[str, int] = field(default_factory=dict)  # `version/id` -> differences it explains
+    samples: list[Sample] = field(default_factory=list)
+    unexplained_samples: list[Sample] = field(default_factory=list)
+
+    def add(self, sample: Sample, explained: tuple[str, ...]) -> None:
+        self.count += 1
+        _keep(self.samples, [sample])
+        for key in explained:
+            self.by_change[key] = self.by_change.get(key, 0) + 1
+        if not explained:
+            self.unexplained += 1
+            _keep(self.unexplained_samples, [sample])
+
+    def merge(self, other: "Cell") -> None:
+        self.count += other.count
+        self.unexplained += other.unexplained
+        for key, n in other.by_change.items():
+            self.by_change[key] = self.by_change.get(key, 0) + n
+        _keep(self.samples, other.samples)
+        _keep(self.unexplained_samples, other.unexplained_samples)
+
+
+def _keep(kept: list[Sample], more: Iterable[Sample]) -> None:
+    # the lowest locations win, so the samples do not depend on scheduling
+    kept[:] = sorted(set(kept).union(more))[:SAMPLES]
 
 
 @dataclass
 class Tally:
-    lines: int = 0  # corpus lines read
-    tickets: int = 0  # lines holding a valid ticket
+    lines: int = 0  # corpus lines/rows holding something (blank lines are not counted)
+    tickets: int = 0  # of them, valid tickets
     compared: int = 0  # (ticket, actor) pairs decided under both versions
-    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # actor -> action -> kind -> n
-    samples: dict[str, dict[str, dict[str, list[tuple[int, str]]]]] = field(default_factory=dict)
-    problems: list[dict[str, Any]] = field(default_factory=list)  # bad lines
+    cells: dict[tuple[str, str, str], Cell] = field(default_factory=dict)  # (actor, action, kind)
+    # per scenario / ticket type: "tickets", "changed" (tickets with any difference), and per kind
+    by_scenario: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_type: dict[str, dict[str, int]] = field(default_factory=dict)
+    problems: list[dict[str, Any]] = field(default_factory=list)  # bad lines or rows, located
     undecidable: dict[str, int] = field(default_factory=lambda: {"from": 0, "to": 0})
-
-    def record(self, actor: str, action: str, kind: str, line: int, ticket_id: str) -> None:
-        by_kind = self.counts.setdefault(actor, {}).setdefault(action, {})
-        by_kind[kind] = by_kind.get(kind, 0) + 1
-        kept = self.samples.setdefault(actor, {}).setdefault(action, {}).setdefault(kind, [])
-        if len(kept) < SAMPLES:
-            kept.append((line, ticket_id))
 
     def merge(self, other: "Tally") -> None:
         self.lines += other.lines
         self.tickets += other.tickets
         self.compared += other.compared
         self.problems.extend(other.problems)
+        self.problems.sort(key=lambda p: (p["source"], p["number"], p["field"]))
         for side in ("from", "to"):
             self.undecidable[side] += other.undecidable[side]
-        for actor, actions in other.counts.items():
-            for action, kinds in actions.items():
-                for kind, n in kinds.items():
-                    mine = self.counts.setdefault(actor, {}).setdefault(action, {})
-                    mine[kind] = mine.get(kind, 0) + n
-                    kept = self.samples.setdefault(actor, {}).setdefault(action, {}).setdefault(kind, [])
-                    # the lowest line numbers win, so the samples do not depend on scheduling
-                    kept[:] = sorted(kept + other.samples[actor][action][kind])[:SAMPLES]
+        for key, cell in other.cells.items():
+            self.cells.setdefault(key, Cell()).merge(cell)
+        for mine, theirs in ((self.by_scenario, other.by_scenario), (self.by_type, other.by_type)):
+            for name, counts in theirs.items():
+                target = mine.setdefault(name, {})
+                for kind, n in counts.items():
+                    target[kind] = target.get(kind, 0) + n
+
+    @property
+    def counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """actor -> action -> kind -> differences."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for (actor, action, kind), cell in sorted(self.cells.items()):
+            out.setdefault(actor, {}).setdefault(action, {})[kind] = cell.count
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but timings and locations' file names: equal for equal replays."""
+        return {"lines": self.lines, "tickets": self.tickets, "compared": self.compared,
+                "undecidable": dict(self.undecidable), "counts": self.counts,
+                "cells": {"|".join(k): vars(c) for k, c in sorted(self.cells.items())},
+                "by_scenario": self.by_scenario, "by_type": self.by_type,
+                "problems": [(p["source"], p["number"], p["field"], p["message"]) for p in self.problems]}
+
+
+@dataclass
+class PartResult:
+    """What one partition's replay sends back to the client."""
+
+    index: int
+    rows: int  # lines or rows read (for the progress bar)
+    tally: Tally
+    differences: Any = None  # a pyarrow Table (engine/history/differences.py) when the job keeps them
 
 
 # -- comparing two decisions ------------------------------------------------------------------------
 
-def _codes(items: Iterable[dict]) -> list[str]:
+def _codes(items: Iterable[dict[str, Any]] | None) -> list[str]:
     return sorted({item.get("code", "") for item in items or ()})
 
 
-def _reasons(constraints: dict) -> dict[tuple[str, str], tuple]:
+def _reasons(constraints: dict[str, Any]) -> dict[tuple[str, str], tuple[Any, Any]]:
     """(type, reason) offered -> its terms: evidence required, rendered suggested message."""
     return {(t.get("id", ""), r.get("id", "")): (r.get("evidence_required"), r.get("message"))
             for t in constraints.get("negotiation_types") or () for r in t.get("reasons") or ()}
 
 
-def action_changes(old: dict, new: dict) -> list[str]:
+def action_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """The kinds of change between two decisions of one action (empty: the same)."""
     kinds = []
     if old.get("allowed") and not new.get("allowed"):
@@ -113,7 +186,7 @@ def action_changes(old: dict, new: dict) -> list[str]:
     return kinds
 
 
-def decision_changes(old: dict, new: dict) -> dict[str, list[str]]:
+def decision_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[str]]:
     """action -> kinds of change, for every action either decision lists."""
     old_actions, new_actions = old.get("actions") or {}, new.get("actions") or {}
     out = {}
@@ -124,185 +197,105 @@ def decision_changes(old: dict, new: dict) -> dict[str, list[str]]:
     return out
 
 
-# -- one worker's share -----------------------------------------------------------------------------
+# -- one partition ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Job:
-    rules_dir: str | None
-    old: str
-    new: str
-    actors: tuple[str, ...]
-    at: str | None  # None: each ticket's latest event + QUESTION_DELAY
+def ask_decision(engine: Decider, ticket: dict[str, Any], actor: str, at: str | None, version: str) -> dict[str, Any]:
+    """The one place the replay asks the engine (pinned version, fixed `at`): switch it to the
+    shared `ask(engine, question)` interface when that lands."""
+    return engine.decide(ticket, actor, at=at, version=version)
 
 
-_ENGINES: dict[str | None, Any] = {}  # per process, built after the process started (never inherited)
+def replay_partition(engine: Decider, job: Job, partition: Partition) -> PartResult:
+    """Decide every ticket of one partition under both versions: what a worker runs."""
+    from engine.history.differences import DifferenceRows
+
+    tally = Tally()
+    rows = DifferenceRows(partition.path) if job.keep_differences else None
+    for number, text, why_not in ticket_texts(partition):
+        tally.lines += 1
+        ticket = _parse(text, why_not, partition, number, tally)
+        if ticket is not None:
+            replay_ticket(engine, job, partition, number, ticket, tally, rows)
+    return PartResult(partition.index, partition.rows, tally, rows.table() if rows else None)
 
 
-def _engine(rules_dir: str | None):
-    if rules_dir not in _ENGINES:
-        from engine.api import Engine
-
-        _ENGINES[rules_dir] = Engine.from_directory(rules_dir)
-    return _ENGINES[rules_dir]
+def _problem(partition: Partition, number: int, field_path: str, message: str) -> dict[str, Any]:
+    return {"source": partition.source, "file": partition.path, "kind": partition.kind, "number": number,
+            "field": field_path or "/", "message": message}
 
 
-def _problem(line: int, field_path: str, message: str) -> dict[str, Any]:
-    return {"line": line, "field": field_path or "/", "message": message}
-
-
-def replay_lines(job: Job, lines: list[tuple[int, str | None]]) -> Tally:
-    engine = _engine(job.rules_dir)
-    tally = Tally(lines=len(lines))
-    for number, text in lines:
-        if text is None:
-            tally.problems.append(_problem(number, "", "the line is not UTF-8"))
-            continue
-        try:
-            ticket = json.loads(text)
-        except json.JSONDecodeError as exc:
-            tally.problems.append(_problem(number, "", f"not JSON: column {exc.colno}: {exc.msg}"))
-            continue
-        if not isinstance(ticket, dict):
-            tally.problems.append(_problem(number, "", "a line must hold one ticket (a JSON object)"))
-            continue
-        _replay_ticket(engine, job, number, ticket, tally)
-    return tally
-
-
-def _replay_ticket(engine, job: Job, number: int, ticket: dict, tally: Tally) -> None:
-    at, side = job.at, "from"
+def _parse(text: str | None, why_not: str | None, partition: Partition, number: int, tally: Tally) -> dict[str, Any] | None:
+    if text is None:
+        tally.problems.append(_problem(partition, number, "", why_not or "unreadable"))
+        return None
     try:
-        validate_ticket(ticket)  # first, so a bad line is reported by field before anything reads it
-        if at is None:
-            latest = latest_time(ticket)
-            at = iso(parse_aware(latest) + QUESTION_DELAY) if latest else None
-        decisions: dict[str, dict[str, dict]] = {"from": {}, "to": {}}
+        ticket = json.loads(text)
+    except json.JSONDecodeError as exc:
+        tally.problems.append(_problem(partition, number, "", f"not JSON: column {exc.colno}: {exc.msg}"))
+        return None
+    if not isinstance(ticket, dict):
+        tally.problems.append(_problem(partition, number, "", "a line or row must hold one ticket (a JSON object)"))
+        return None
+    return ticket
+
+
+def _question_time(job: Job, ticket: dict[str, Any]) -> str | None:
+    if job.at is not None:
+        return job.at
+    latest = latest_time(ticket)
+    return iso(parse_aware(latest) + QUESTION_DELAY) if latest else None
+
+
+def replay_ticket(engine: Decider, job: Job, partition: Partition, number: int, ticket: dict[str, Any],
+                  tally: Tally, rows: Any = None) -> None:
+    side = "from"
+    decisions: dict[str, dict[str, dict[str, Any]]] = {"from": {}, "to": {}}
+    try:
+        validate_ticket(ticket)  # first, so a bad ticket is reported by field before anything reads it
+        at = _question_time(job, ticket)
         for side, version in (("from", job.old), ("to", job.new)):
             for actor in job.actors:
-                decisions[side][actor] = engine.decide(ticket, actor, at=at, version=version)
+                decisions[side][actor] = ask_decision(engine, ticket, actor, at, version)
     except TicketError as exc:
-        if exc.problems and all(p.get("code") in POLICY_REFERENCE_CODES for p in exc.problems):
+        if exc.problems and all(p.code in POLICY_REFERENCE_CODES for p in exc.problems):
             tally.tickets += 1
             tally.undecidable[side] += 1
             return
         for p in exc.problems:
-            tally.problems.append(_problem(number, p.get("path", ""), p.get("message", str(exc))))
+            tally.problems.append(_problem(partition, number, p.path, p.message or str(exc)))
         return
     except Exception as exc:  # noqa: BLE001 - an engine bug on one ticket must not end the run
-        tally.problems.append(_problem(number, "", f"engine failed on this ticket: {type(exc).__name__}: {exc}"))
+        tally.problems.append(_problem(partition, number, "", f"engine failed on this ticket: {type(exc).__name__}: {exc}"))
         return
     tally.tickets += 1
-    ticket_id = str(ticket.get("ticket_id", f"line {number}"))
+    ticket_id = str(ticket.get("ticket_id", f"#{number}"))
+    scenario, kind_of_ticket = str(ticket.get("scenario", "")), str(ticket.get("type", ""))
+    changed = False
+    breakdown: dict[str, int] = {}
     for actor in job.actors:
         tally.compared += 1
-        for action, kinds in decision_changes(decisions["from"][actor], decisions["to"][actor]).items():
+        old, new = decisions["from"][actor], decisions["to"][actor]
+        for action, kinds in decision_changes(old, new).items():
+            explained = explained_by(job.changes, action, scenario)
             for kind in kinds:
-                tally.record(actor, action, kind, number, ticket_id)
+                changed = True
+                breakdown[kind] = breakdown.get(kind, 0) + 1
+                tally.cells.setdefault((actor, action, kind), Cell()).add((partition.source, number, ticket_id), explained)
+                if rows is not None:
+                    rows.add(number, ticket_id, scenario, kind_of_ticket, actor, action, kind, explained,
+                             (old.get("actions") or {}).get(action) or {}, (new.get("actions") or {}).get(action) or {})
+    for table, name in ((tally.by_scenario, scenario), (tally.by_type, kind_of_ticket)):
+        counts = table.setdefault(name, {})
+        counts["tickets"] = counts.get("tickets", 0) + 1
+        if changed:
+            counts["changed"] = counts.get("changed", 0) + 1
+        for kind, n in breakdown.items():
+            counts[kind] = counts.get(kind, 0) + n
 
 
-# -- the whole run ---------------------------------------------------------------------------------
-
-def _open_corpus(path: str | Path):
-    try:
-        return open(path, "rb")  # bytes: one undecodable line is that line's problem, not the run's
-    except OSError as exc:
-        raise InputError([{"path": "", "code": "unreadable",
-                           "message": f"cannot read corpus `{path}`: {exc.strerror or exc}"}],
-                         "cannot read corpus") from None
-
-
-def count_tickets(path: str | Path) -> int:
-    """Non-blank lines of the corpus; InputError if it cannot be read or holds none."""
-    with _open_corpus(path) as handle:
-        total = sum(1 for raw in handle if raw.strip())
-    if not total:
-        raise InputError([{"path": "", "code": "empty_corpus",
-                           "message": f"corpus `{path}` holds no tickets (one JSON ticket per line expected)"}],
-                         "empty corpus")
-    return total
-
-
-def corpus_chunks(path: str | Path, size: int = CHUNK) -> Iterator[list[tuple[int, str | None]]]:
-    """Non-blank lines as (1-based number, text), `size` at a time, read lazily (a corpus may be
-    larger than memory); text is None for a line that is not UTF-8."""
-    chunk: list[tuple[int, str | None]] = []
-    with _open_corpus(path) as handle:
-        for number, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            try:
-                chunk.append((number, raw.decode("utf-8")))
-            except UnicodeDecodeError:
-                chunk.append((number, None))
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-    if chunk:
-        yield chunk
-
-
-def run_impact(job: Job, source: str | Path, workers: int = 2,
-               progress: Callable[[int, int], None] | None = None, chunk_size: int = CHUNK) -> Tally:
-    """Replay the corpus file under `job.old` and `job.new`; `progress(done, total)` after each
-    chunk. At most two chunks per worker are in flight, so memory stays flat on any corpus size."""
-    total, done, tally = count_tickets(source), 0, Tally()
-    if workers <= 1 or total <= chunk_size:
-        for chunk in corpus_chunks(source, chunk_size):
-            tally.merge(replay_lines(job, chunk))
-            done += len(chunk)
-            if progress:
-                progress(done, total)
-        return tally
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited C state
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            pending: set = set()
-            for chunk in corpus_chunks(source, chunk_size):
-                pending.add(pool.submit(replay_lines, job, chunk))
-                if len(pending) >= 2 * workers:
-                    done = _collect(pending, tally, done, total, progress, FIRST_COMPLETED)
-            _collect(pending, tally, done, total, progress, ALL_COMPLETED)
-    except BrokenProcessPool as exc:  # a worker died (killed, or a crash in the C extension)
-        raise ImpactError(f"a worker process died: {exc}; rerun with --workers 1 to see the ticket") from None
-    tally.problems.sort(key=lambda p: (p["line"], p["field"]))
+def replay_in_process(engine: Decider, job: Job, partitions: Iterable[Partition]) -> Tally:
+    """The plain, one-process replay: the reference a cluster's result must equal."""
+    tally = Tally()
+    for partition in partitions:
+        tally.merge(replay_partition(engine, job, partition).tally)
     return tally
-
-
-def _collect(pending: set, tally: Tally, done: int, total: int,
-             progress: Callable[[int, int], None] | None, return_when: str) -> int:
-    finished, still = wait(pending, return_when=return_when)
-    pending.intersection_update(still)
-    for future in finished:
-        part = future.result()
-        tally.merge(part)
-        done += part.lines
-        if progress:
-            progress(done, total)
-    return done
-
-
-def stderr_progress(enabled: bool) -> Callable[[int, int], None] | None:
-    if not enabled:
-        return None
-    started = time.monotonic()
-
-    def show(done: int, total: int) -> None:
-        rate = done / max(time.monotonic() - started, 1e-9)
-        end = "\n" if done >= total else ""
-        sys.stderr.write(f"\rimpact: {done}/{total} tickets ({rate:,.0f}/s){end}")
-        sys.stderr.flush()
-    return show
-
-
-def check_versions(rules_dir: str | None, names: Iterable[str]) -> None:
-    """Fail early, in the parent: an invalid bundle (PolicyError with every diagnostic) or an
-    unknown version. Loading validates without compiling, so no durable_rules state is made here."""
-    from engine.policy.bundle import load_directory
-    from engine.core.errors import UnknownVersionError
-    from engine.core.resources import default_rules_dir
-
-    known = load_directory(Path(rules_dir) if rules_dir else default_rules_dir()).versions
-    for name in names:
-        if name not in known:
-            raise UnknownVersionError(name, known)
-

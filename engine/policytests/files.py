@@ -14,11 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from engine.core.problems import Diagnostic, sort_diagnostics
 from engine.core.errors import EngineError, PolicyError
-from engine.core.resources import schema_path
+from engine.core.jsonschema_errors import YAML_WORDS, schema_problems
+from engine.core.problems import Diagnostic, sort_diagnostics
+from engine.core.resources import read_schema
+from engine.questions import Question
 
-SCHEMA_PATH = schema_path("policytest.schema.json")
+SCHEMA_FILE = "policytest.schema.json"
 Positions = Mapping[str, tuple[int, int]]  # JSON pointer -> (line, column), 1-based
 
 
@@ -29,7 +31,7 @@ class CaseFileError(EngineError):
         self.diagnostics = sort_diagnostics(diagnostics)
         super().__init__("invalid test case file:\n" + "\n".join(d.format() for d in self.diagnostics))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"code": "CaseFileError", "message": "invalid test case file",
                 "problems": [d.to_json() for d in self.diagnostics]}
 
@@ -43,12 +45,12 @@ class Case:
     pointer: str  # `/cases/<i>` in its file
     kind: str  # decide | check | apply
     at: str
-    ticket: dict
-    expect: dict
+    ticket: dict[str, Any]
+    expect: dict[str, Any]
     actor: str | None = None
     version: str | None = None  # None: the version in force at `at`
     action: str | None = None
-    payload: dict | None = None
+    payload: dict[str, Any] | None = None
     answer: str | None = None
     covers: tuple[str, ...] = ()
     known_issue: str | None = None  # the engine or policy is known to disagree with this case
@@ -63,6 +65,14 @@ class Case:
                 return self.positions[pointer][0]
             parts.pop()
         return 1
+
+    def question(self) -> Question:
+        """What this case asks the engine (under its own `version`, None: the one in force)."""
+        if self.kind == "check":
+            return Question.check(self.ticket, str(self.action), self.payload or {}, self.at, self.version)
+        if self.kind == "apply":
+            return Question.apply(self.ticket, str(self.answer), self.at, self.version)
+        return Question.decide(self.ticket, str(self.actor), self.at, self.version)
 
     @property
     def location(self) -> str:
@@ -109,7 +119,8 @@ def _load_file(path: Path) -> tuple[list[Case], list[Diagnostic]]:
     except PolicyError as exc:  # yamlsafe's located problems (syntax, size, duplicate keys...)
         return [], list(exc.diagnostics)
     errors = list(_validator().iter_errors(data))
-    problems = [_diag("schema", _schema_message(err), name, positions, _pointer(err.absolute_path)) for err in errors]
+    problems = [_diag(p.code, p.message, name, positions, p.path, p.hint)
+                for err in errors for p in schema_problems(err, YAML_WORDS)]
     # Cases the schema found fine are still checked further, so one run reports everything;
     # a problem outside `cases` (defaults, the top level) stops here: no case could be built.
     broken = {err.absolute_path[1] for err in errors if len(err.absolute_path) >= 2 and err.absolute_path[0] == "cases"}
@@ -122,14 +133,15 @@ def _load_file(path: Path) -> tuple[list[Case], list[Diagnostic]]:
             continue
         pointer = f"/cases/{index}"
         case, problem = _build_case(raw, defaults, name, pointer, positions)
-        if problem:
-            problems.append(problem)
-        else:
+        if case is not None:
             cases.append(case)
+        if problem is not None:
+            problems.append(problem)
     return (cases if not problems else []), problems
 
 
-def _build_case(raw: dict, defaults: dict, file: str, pointer: str, positions: Positions):
+def _build_case(raw: dict[str, Any], defaults: dict[str, Any], file: str, pointer: str,
+                positions: Positions) -> tuple[Case, None] | tuple[None, Diagnostic]:
     ticket = deep_merge(defaults.get("ticket") or {}, raw.get("ticket") or {})
     at = raw.get("at", defaults.get("at"))
     if at is None:
@@ -196,28 +208,16 @@ def _read_positioned(path: Path) -> tuple[Any, Positions]:
 # -- schema ---------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
-def _validator():
+def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return Draft202012Validator(json.loads(read_schema(SCHEMA_FILE)))
 
 
-def _schema_message(err) -> str:
-    if err.validator == "additionalProperties" or err.validator == "propertyNames":
-        return err.message.replace("were unexpected", "are not allowed here").replace("was unexpected", "is not allowed here")
-    if err.validator == "not":
-        return "a case is a decision, a check or an apply: give at most one of `check` and `apply`"
-    return err.message
-
-
-def _pointer(parts) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def _diag(code: str, message: str, file: str, positions: Positions, pointer: str) -> Diagnostic:
+def _diag(code: str, message: str, file: str, positions: Positions, pointer: str,
+          hint: str | None = None) -> Diagnostic:
     probe = pointer
     while probe and probe not in positions:
         probe = probe.rsplit("/", 1)[0]
     line, column = positions.get(probe, (1, 1))
-    return Diagnostic(code, message, file, line, column, pointer)
+    return Diagnostic(code, message, file, line, column, pointer, hint)

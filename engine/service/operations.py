@@ -1,6 +1,5 @@
 """The operations middleware: what every request passes through for the operator's sake.
 
-- GET /metrics: the Prometheus text (metrics.py), answered here so the route table stays the API's.
 - latency and status of every response, by route template (`aftersale_request_duration_seconds`,
   `aftersale_http_responses_total`);
 - the decision log's `required` mode: the decisions a request made are queued by the handlers
@@ -36,9 +35,6 @@ class OperationsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
-            await self._metrics(send)
-            return
         started = time.perf_counter()
         commits: list[asyncio.Future] = []
         token = PENDING_COMMITS.set(commits)
@@ -66,14 +62,6 @@ class OperationsMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             metrics.RESPONSES.labels(template, str(status)).inc()
             metrics.REQUEST_SECONDS.labels(template).observe(time.perf_counter() - started)
-
-    @staticmethod
-    async def _metrics(send: Any) -> None:
-        body, content_type = metrics.exposition()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", content_type.encode()),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
 
 
 async def _committed(commits: list[asyncio.Future]) -> bool:

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import fastjsonschema
+import orjson
 import jsonschema
 from referencing import Registry, Resource
 
-from engine.core.jsonschema_errors import leaf_problems
+from engine.core.jsonschema_errors import schema_problems
+from engine.core.problems import Problem, unique
 from engine.service.errors import ApiError
 
 # Every schema file declares `$id` under this base; references between files are relative to it,
@@ -87,15 +89,15 @@ class RequestValidator:
             return
         except fastjsonschema.JsonSchemaException:
             pass
-        problems = sorted({(p["path"], p["code"], p["message"]) for p in self.problems(name, body)})
+        problems = unique(self.problems(name, body))
         if not problems:  # the two validators disagree: trust the complete one, but say so in logs
             return
         raise ApiError(422, "invalid_request", "the request body does not match its schema",
-                       [{"path": path, "code": code, "message": message} for path, code, message in problems])
+                       [p.to_json() for p in problems])
 
-    def problems(self, name: str, body: Any) -> Iterator[dict]:
+    def problems(self, name: str, body: Any) -> Iterator[Problem]:
         for error in self._full[name].iter_errors(body):
-            yield from leaf_problems(error)
+            yield from schema_problems(error)
 
 
 async def read_json(request, limit: int) -> Any:
@@ -117,19 +119,16 @@ async def read_json(request, limit: int) -> Any:
             raise ApiError(413, "body_too_large", f"the body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     data = b"".join(chunks)
+    return parse_json(data)
+
+
+def parse_json(data: bytes) -> Any:
+    """orjson: ~10x faster than `json.loads` on a ticket, and stricter where the standard library
+    lets through what later breaks an answer: a lone surrogate escape (`"\\ud800"`, which cannot
+    be written back as UTF-8), NaN and Infinity (not JSON), nesting past 1,024 levels."""
     if not data.strip():
         raise ApiError(400, "malformed_json", "the body is empty; expected a JSON object")
     try:
-        return json.loads(data, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "malformed_json", f"the body is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError:
-        raise ApiError(400, "malformed_json", "the body is not UTF-8 text") from None
-    except RecursionError:
-        raise ApiError(400, "malformed_json", "the body nests too deeply") from None
-    except ValueError as exc:  # NaN / Infinity
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
         raise ApiError(400, "malformed_json", f"the body is not JSON: {exc}") from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"`{name}` is not a JSON number")

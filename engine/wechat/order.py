@@ -19,6 +19,8 @@ Mapping rules that are choices, not facts of the API (docs/wechat.md explains ea
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from typing import Any
 
 from engine.core.errors import InputError, TicketError
@@ -39,6 +41,7 @@ CONTEXT_KEYS = {
     "negotiations_used", "last_outcome", "proposal_edits", "proposed_at", "pending_stage",
     "tracking_fixes_used", "receipt_extension_used", "return_uploaded_at", "signed_at",
     "receipt_deadline", "intercept_requested", "platform_intervention", "fetched_at",
+    "aftersale_period_ends_at",
 }
 
 
@@ -60,24 +63,28 @@ def unwrap_order(payload: Any, base: str = "") -> Reader:
         inner = payload.get("after_sale_order")
         if not isinstance(inner, dict):
             what = "missing" if inner is None else f"{json_type(inner)}, not an object"
-            raise InputError([{"path": f"{base}/after_sale_order", "code": "missing" if inner is None else "wrong_type",
+            raise InputError([{"path": f"{base}/after_sale_order", "code": "missing_field" if inner is None else "wrong_type",
                                "message": f"`after_sale_order` is {what}: pass the getaftersaleorder response or its after_sale_order object"}],
                              "invalid platform payload")
         return Reader(inner, f"{base}/after_sale_order", Problems())
     if "after_sale_order_id" not in payload and "status" not in payload:
-        raise InputError([{"path": f"{base}/after_sale_order", "code": "missing",
+        raise InputError([{"path": f"{base}/after_sale_order", "code": "missing_field",
                            "message": "no `after_sale_order` (and the object is not one itself: it has no "
                                       "after_sale_order_id or status)"}], "invalid platform payload")
     return Reader(payload, base, Problems())
 
 
-def ticket_from_platform(order_payload: dict, context: dict, *, policy: Any = None,
-                         base: str = "", context_base: str = "/context") -> dict:
+def ticket_from_platform(order_payload: dict[str, Any], context: dict[str, Any], *, policy: Any = None,
+                         base: str = "", context_base: str = "/context",
+                         warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Ticket facts (schemas/ticket.schema.json) for a WeChat after-sale order.
 
     `policy`: a Policy, or an Engine (the version in force when the proposal was made is used);
     needed only to name a pending proposal's reason; None loads the bundled rules once.
     `base` / `context_base` prefix the JSON pointers in errors (the CLI file nests both).
+    `warnings`: what was read but not understood without blocking the answer is appended here
+    (`{path, code, message}`): today an `update_reason_type` the policy does not know in the pending
+    proposal (the platform adds reasons before the policy does; no decision depends on the reason).
     Raises InputError listing every problem found."""
     order = unwrap_order(order_payload, base)
     problems = order.problems
@@ -121,8 +128,14 @@ def ticket_from_platform(order_payload: dict, context: dict, *, policy: Any = No
     }
 
     has_pending = platform_status == "USER_WAIT_CONFIRM_UPDATE"
-    pending = _pending(order, ctx, policy, ticket_type, waybill, update_time) if has_pending else None
-    ticket["negotiation"] = _negotiation(ctx, pending)
+    pending = (_pending(order, ctx, policy, ticket_type, waybill, update_time,
+                        [] if warnings is None else warnings) if has_pending else None)
+    ticket["negotiation"] = _negotiation(ctx, pending, has_pending)
+    if stepped_in:  # rejectapply answers 10021051 (存在进行中的纠纷单) while a complaint is open
+        ticket["complaint"] = {"open": True}
+    period_end = ctx.time("aftersale_period_ends_at", required=False)
+    if period_end is not None:
+        ticket["aftersale_period_ends_at"] = iso(period_end)
 
     deadline = _absolute_deadline(order, ctx, update_time)
     logistics = _return_logistics(ctx, returns, waybill, platform_status, deadline)
@@ -153,12 +166,12 @@ TICKET_SOURCES = {
 }
 
 
-def _validated(ticket: dict, order_path: str, context_base: str) -> dict:
+def _validated(ticket: dict[str, Any], order_path: str, context_base: str) -> dict[str, Any]:
     try:
         return validate_ticket(ticket)
     except TicketError as exc:
-        problems = [dict(p, path=TICKET_SOURCES.get(p["path"], "{order}").format(order=order_path, context=context_base),
-                         message=f"{p['message']} (ticket field {p['path']})")
+        problems = [replace(p, path=TICKET_SOURCES.get(p.path, "{order}").format(order=order_path, context=context_base),
+                            message=f"{p.message} (ticket field {p.path})")
                     for p in exc.problems]
         raise InputError(problems, "the platform after-sale order makes an impossible ticket") from None
 
@@ -188,7 +201,7 @@ def _ticket_status(order: Reader, stepped_in: bool) -> str:
                          f"not negotiable in platform status {value}")
     message = ("`status` is required" if value is None else
                f"`{value}` is not a platform after-sale status (known: {', '.join(codes.ALL_STATUSES)})")
-    raise InputError([{"path": where, "code": "missing" if value is None else "unknown_status", "message": message}],
+    raise InputError([{"path": where, "code": "missing_field" if value is None else "unknown_status", "message": message}],
                      "unknown platform status")
 
 
@@ -202,18 +215,18 @@ def _ticket_type(order: Reader) -> str:
                          "after-sale type out of scope")
     known = ", ".join([*codes.ORDER_TYPE_TO_REFUND_TYPE, *codes.OUT_OF_SCOPE_ORDER_TYPES])
     message = "`type` is required" if value is None else f"`{value!r}` is not a platform after-sale type (known: {known})"
-    raise InputError([{"path": where, "code": "missing" if value is None else "unknown_value", "message": message}],
+    raise InputError([{"path": where, "code": "missing_field" if value is None else "unknown_value", "message": message}],
                      "unknown after-sale type")
 
 
 # -- fields ------------------------------------------------------------------------------------------
 
 def _buyer_reason(order: Reader) -> str | None:
-    text = order.string("reason_text", required=False)
+    text: str | None = order.string("reason_text", required=False)
     if text is None:
         text = order.string("reason", required=False)
     if text is None:
-        order.problems.add(order.at("reason_text"), "missing", "`reason_text` (or `reason`) is required: the buyer's reason")
+        order.problems.add(order.at("reason_text"), "missing_field", "`reason_text` (or `reason`) is required: the buyer's reason")
     return text
 
 
@@ -230,23 +243,25 @@ def _buyer_evidence(details: Reader | None) -> int:
 def _order_shipped(ctx: Reader, details: Reader | None, waybill: str, ticket_type: str) -> bool | None:
     """The after-sale order does not say whether the order shipped; a buyer who received the goods
     or sends them back proves it did. Otherwise the caller must say."""
-    given = ctx.boolean("order_shipped", required=False)
+    given: bool | None = ctx.boolean("order_shipped", required=False)
     if given is not None:
         return given
     received = details.boolean("receive_product", required=False) if details else None
     if received or waybill or ticket_type == "return_refund":
         return True
-    ctx.problems.add(ctx.at("order_shipped"), "missing",
+    ctx.problems.add(ctx.at("order_shipped"), "missing_field",
                      "`order_shipped` is required: the after-sale order does not show whether the order shipped "
                      "(details.receive_product is not true and there is no return)")
     return None
 
 
 def _absolute_deadline(order: Reader, ctx: Reader, update_time: int | None) -> int | None:
-    raw = order.integer("deadline", required=False, minimum=0)
+    raw: int | None = order.integer("deadline", required=False, minimum=0)
+    if raw is not None and not order.not_milliseconds("deadline", raw):
+        return None
     if raw is None or raw >= codes.DEADLINE_EPOCH_THRESHOLD:
         return raw
-    anchor = ctx.time("fetched_at", required=False, default=update_time)
+    anchor: int | None = ctx.time("fetched_at", required=False, default=update_time)
     if anchor is None:
         order.problems.add(order.at("deadline"), "deadline_without_anchor",
                            f"`deadline` {raw} is seconds left, which needs `update_time` or `context.fetched_at` to count from")
@@ -254,9 +269,13 @@ def _absolute_deadline(order: Reader, ctx: Reader, update_time: int | None) -> i
     return anchor + raw
 
 
-def _negotiation(ctx: Reader, pending: dict | None) -> dict:
+def _negotiation(ctx: Reader, pending: dict[str, Any] | None, has_pending: bool) -> dict[str, Any]:
+    """`has_pending`: the platform status says a proposal is pending (USER_WAIT_CONFIRM_UPDATE),
+    even when `merchant_update_detail` is missing (already reported: no second, spurious error)."""
     used = ctx.integer("negotiations_used")
     outcome = ctx.choice("last_outcome", LAST_OUTCOMES, "last outcome", required=False)
+    if pending is None and has_pending:
+        return {"count": used, "last_outcome": "pending"}
     if pending is not None:
         if outcome not in (None, "pending"):
             ctx.problems.add(ctx.at("last_outcome"), "contradicts_status",
@@ -270,7 +289,7 @@ def _negotiation(ctx: Reader, pending: dict | None) -> dict:
                          "`pending`, but the platform status is not USER_WAIT_CONFIRM_UPDATE: no proposal is pending")
     elif outcome is None:
         if used:  # the platform forgets how an earlier proposal ended; the decision depends on it
-            ctx.problems.add(ctx.at("last_outcome"), "missing",
+            ctx.problems.add(ctx.at("last_outcome"), "missing_field",
                              "`last_outcome` is required once a negotiation was used (accepted, rejected or timed_out)")
         outcome = "none"
     out: dict[str, Any] = {"count": used, "last_outcome": outcome}
@@ -280,22 +299,32 @@ def _negotiation(ctx: Reader, pending: dict | None) -> dict:
 
 
 def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill: str,
-             update_time: int | None) -> dict | None:
+             update_time: int | None, warnings: list[dict[str, Any]]) -> dict[str, Any] | None:
     detail = order.child("merchant_update_detail")
     if detail is None:
         return None
     proposed_at = ctx.time("proposed_at", required=False, default=update_time)
     if proposed_at is None:
-        order.problems.add(order.at("update_time"), "missing",
+        order.problems.add(order.at("update_time"), "missing_field",
                            "`update_time` (or `context.proposed_at`) is required to time the pending proposal")
     negotiation_type = detail.choice("merchant_update_type", codes.MERCHANT_UPDATE_TYPE, "merchant_update_type")
     code = detail.integer("update_reason_type")
     reason = None
     if code is not None:
         resolved = _resolve_policy(policy, proposed_at)
+        found = Problems()
         reason = reason_id_for_code(resolved, code, negotiation_type=negotiation_type, ticket_type=ticket_type,
-                                    where=detail.at("update_reason_type"), problems=order.problems)
-    pending: dict[str, Any] = {"type": negotiation_type, "reason": reason, "proposed_at": iso(proposed_at)}
+                                    where=detail.at("update_reason_type"), problems=found)
+        for item in found.items:
+            # A reason the platform added before the policy did: no decision reads the pending
+            # proposal's reason, so decide anyway and flag it. Ambiguity stays an error.
+            if item.code == "unknown_reason_code":
+                warnings.append(dict(item.to_json(), message=item.message + "; decided without it"))
+            else:
+                order.problems.add(item.path, item.code, item.message)
+    pending: dict[str, Any] = {"type": negotiation_type, "proposed_at": iso(proposed_at)}
+    if reason is not None:
+        pending["reason"] = reason
     modifies = negotiation_type == "modify_request"  # the only type that must name a new plan
     new_type = detail.choice("new_after_sale_type", codes.AFTER_SALE_TYPE_TO_REFUND_TYPE, "after-sale type",
                              required=modifies)
@@ -318,7 +347,7 @@ def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill:
 
 
 def _return_logistics(ctx: Reader, returns: Reader | None, waybill: str, platform_status: str,
-                      deadline: int | None) -> dict | None:
+                      deadline: int | None) -> dict[str, Any] | None:
     """Present once the buyer has shipped the goods back (a waybill), or when the caller tells us
     about the return; absent otherwise, as in a hand-written ticket."""
     carrier = returns.string("delivery_name", required=False, default="") if returns else ""

@@ -1,0 +1,124 @@
+"""Impact at scale on Dask (on demand, not in CI): tickets/s with 1 and 2 workers, scaling
+efficiency 1 → 2 workers (target ≥ 0.85), peak memory per worker at 10^5 and 10^6 tickets (should be
+flat: a worker holds one partition at a time), the Parquet size of the per-ticket differences.
+
+    .venv/bin/python bench/bench_impact.py                      # 10^5 and 10^6 tickets, 1 and 2 workers
+    .venv/bin/python bench/bench_impact.py --sizes 100000 --workers 1,2
+
+Each measurement starts a fresh LocalCluster (1 thread per worker process), registers the engine
+plugin (the engine build is timed apart, it is paid once per worker), then times the replay of the
+whole corpus with `--out` (differences written as Parquet, the full job), 2024-03-22 → 2024-04-22.
+The corpora are made once with `aftersale corpus` (on the cluster) and kept in --data.
+Read the ratios, not the absolute rates, on a machine shared with other work: the load average
+before and after is printed with the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.core.resources import default_rules_dir  # noqa: E402
+from engine.history.attribution import declared_between  # noqa: E402
+from engine.history.dask_run import EnginePlugin, dask_client, policy_files, run_impact  # noqa: E402
+from engine.history.differences import DifferenceWriter  # noqa: E402
+from engine.history.impact import Job  # noqa: E402
+from engine.history.ticket_sources import count_rows, discover, partitions  # noqa: E402
+from engine.policy.bundle import load_directory  # noqa: E402
+
+FROM, TO = "2024-03-22", "2024-04-22"
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def corpus(data: Path, count: int) -> Path:
+    path = data / f"corpus-{count}.jsonl"
+    if not path.exists():
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "engine.cli.main", "corpus", "--count", str(count), "--seed", "1",
+                        "--out", str(path)], check=True, cwd=ROOT)
+        print(f"# made {path} in {time.monotonic() - started:.1f} s", flush=True)
+    return path
+
+
+def measure(path: Path, workers: int, partition: int) -> dict[str, float]:
+    bundle = load_directory(default_rules_dir())
+    documents = [(d.version, d.data) for d in bundle.documents]
+    job = Job(FROM, TO, changes=declared_between(documents, FROM, TO), bundle_hash=bundle.content_hash,
+              keep_differences=True)
+    plugin = EnginePlugin(policy_files(default_rules_dir()), bundle.content_hash)
+    sources = discover([str(path)])
+    total = count_rows(sources)
+    out = Path(tempfile.mkdtemp(prefix="impact-bench-")) / "diffs"
+    writer = DifferenceWriter(str(out))
+    with dask_client(workers=workers) as client:
+        client.wait_for_workers(workers, timeout=120)
+        started = time.monotonic()
+        client.register_plugin(plugin)
+        built = time.monotonic() - started
+        started = time.monotonic()
+        tally = run_impact(client, job, partitions(sources, partition), plugin, total,
+                           lambda part: writer.add(part.differences))
+        seconds = time.monotonic() - started
+        peaks = client.run(peak_rss_mib)
+    writer.finish({"tickets": tally.tickets})
+    size = writer.size_bytes()
+    shutil.rmtree(out.parent, ignore_errors=True)
+    assert tally.tickets == total, (tally.tickets, total)
+    return {"tickets": total, "workers": workers, "seconds": round(seconds, 2),
+            "tickets_per_second": round(total / seconds, 1),
+            "per_worker_per_second": round(total / seconds / workers, 1),
+            "engine_build_seconds": round(built, 2),
+            "peak_worker_rss_mib": round(max(peaks.values()), 1),
+            "differences": writer.rows, "parquet_bytes": size,
+            "parquet_bytes_per_ticket": round(size / total, 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--partition-size", type=int, default=1000)
+    parser.add_argument("--data", default=str(ROOT / "bench" / ".data"), help="where the corpora are kept")
+    args = parser.parse_args()
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    counts = [int(w) for w in args.workers.split(",")]
+    print(f"# load average before: {os.getloadavg()}, cores: {os.cpu_count()}", flush=True)
+    results = []
+    for size in sizes:
+        path = corpus(data, size)
+        for workers in counts:
+            result = measure(path, workers, args.partition_size)
+            results.append(result)
+            print(json.dumps(result), flush=True)
+    print(f"# load average after: {os.getloadavg()}; client peak RSS {peak_rss_mib():.0f} MiB")
+    for size in sizes:
+        rates = {r["workers"]: r["tickets_per_second"] for r in results if r["tickets"] == size}
+        if 1 in rates and 2 in rates:
+            print(f"{size} tickets: {rates[1]:,.0f}/s on 1 worker, {rates[2]:,.0f}/s on 2: "
+                  f"scaling efficiency {rates[2] / (2 * rates[1]):.2f} (target >= 0.85)")
+    by_size = {}
+    for r in results:
+        by_size.setdefault(r["workers"], {})[r["tickets"]] = r["peak_worker_rss_mib"]
+    for workers, peaks in sorted(by_size.items()):
+        print(f"peak RSS per worker ({workers} workers): "
+              + ", ".join(f"{peak:.0f} MiB at {size:,}" for size, peak in sorted(peaks.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

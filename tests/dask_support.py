@@ -1,0 +1,47 @@
+"""Dask clusters for the impact tests: one LocalCluster (2 worker processes, 1 thread each, on
+127.0.0.1, no dashboard) shared by a test module, and an external cluster started as separate
+processes (`dask scheduler` + `dask worker`s) the way a user would."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def external_cluster(tmp_path: Path, workers: int = 2):
+    """`dask scheduler` and `workers` × `dask worker` on loopback, random ports, no dashboard;
+    yields the scheduler address once every worker has registered."""
+    scheduler_file = tmp_path / "scheduler.json"
+    common = {"cwd": ROOT, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                   "--no-dashboard", "--scheduler-file", str(scheduler_file)], **common)]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() or not scheduler_file.read_text().strip():
+            if time.monotonic() > deadline or processes[0].poll() is not None:
+                raise RuntimeError("the dask scheduler did not start")
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for _ in range(workers):
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "dask", "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                 "--no-dashboard", "--local-directory", str(tmp_path)], **common))
+        from distributed import Client
+
+        with Client(address, set_as_default=False) as client:
+            client.wait_for_workers(workers, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
