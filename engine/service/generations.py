@@ -37,7 +37,9 @@ import threading
 import time
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+Message = tuple[Any, ...]
 
 from engine.service import metrics
 from engine.service.reload import (ReloadOutcome, _error_json, _policy_files, content_hash, removal_error,
@@ -61,12 +63,12 @@ class Coordinator:
         self.bundle, self.versions = self._validate(self.current_dir)
         self.bundle_hash = self.bundle.content_hash
         self._bundle_bytes = pickle.dumps(self.bundle)
-        self._last_failed: tuple[str, dict] | None = None
+        self._last_failed: tuple[str, dict[str, Any]] | None = None
         self._seen = stat_signature(self.rules_dir)
         self._dirty = False
         self._known: dict[int, int] = {}                     # id(link) → generation it confirmed
         self._next_poll = time.monotonic() + poll_interval
-        self.deferred: list[tuple[Connection, tuple]] = []   # messages that arrived during an exchange
+        self.deferred: list[tuple[Connection, Message]] = []   # messages that arrived during an exchange
         metrics.set_bundle(self.bundle_hash, self.number, None)
 
     # -- building ---------------------------------------------------------------------------------
@@ -150,7 +152,7 @@ class Coordinator:
                        self.bundle_hash[:12])
         return ReloadOutcome("reloaded", number, self.bundle_hash)
 
-    def _failed(self, error: dict, reason: str, status: str = "failed", log: bool = True) -> ReloadOutcome:
+    def _failed(self, error: dict[str, Any], reason: str, status: str = "failed", log: bool = True) -> ReloadOutcome:
         if log:
             logger.error("reload (%s) %s, every worker keeps generation %d (bundle %s): %s", reason, status,
                          self.number, self.bundle_hash[:12], error.get("message"))
@@ -184,22 +186,23 @@ class Coordinator:
             self._collect([conn], "committed", self.number, COMMIT_SECONDS)
 
     @staticmethod
-    def _broadcast(links: list[Connection], message: tuple) -> None:
+    def _broadcast(links: list[Connection], message: Message) -> None:
         for conn in links:
             try:
                 conn.send(message)
             except OSError:
                 pass  # a dead worker: the supervisor restarts it on the current generation
 
-    def _collect(self, links: list[Connection], kind: str, number: int, seconds: float) -> list[tuple | None]:
-        replies: dict[int, tuple] = {}
+    def _collect(self, links: list[Connection], kind: str, number: int, seconds: float) -> list[Message | None]:
+        replies: dict[int, Message] = {}
         index = {id(conn): i for i, conn in enumerate(links)}
         deadline = time.monotonic() + seconds
         waiting = list(links)
         while waiting and time.monotonic() < deadline:
-            for conn in wait(waiting, timeout=max(0.0, deadline - time.monotonic())):
+            for ready in wait(waiting, timeout=max(0.0, deadline - time.monotonic())):
+                conn = cast(Connection, ready)
                 try:
-                    message = conn.recv()
+                    message = cast(Message, conn.recv())
                 except (EOFError, OSError):
                     waiting.remove(conn)  # it died: no reply
                     continue
@@ -223,9 +226,9 @@ class WorkerLink:
         self.conn = conn
         self.generation = generation
         self.holder: Any = None
-        self._pending: dict[int, asyncio.Future] = {}
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def attach(self, state: Any) -> None:
         """After the app started (its holder exists): take the supervisor's numbering, listen."""
@@ -249,7 +252,7 @@ class WorkerLink:
             except RuntimeError:  # the loop closed: shutting down
                 return
 
-    def _dispatch(self, message: tuple) -> None:
+    def _dispatch(self, message: Message) -> None:
         kind = message[0]
         if kind == "prepare":
             task = asyncio.ensure_future(self._prepare(*message[1:]))
@@ -267,7 +270,7 @@ class WorkerLink:
             if future is not None and not future.done():
                 future.set_result(message[2])
 
-    def _done(self, task: asyncio.Task) -> None:
+    def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("generation hand-over failed in this worker", exc_info=task.exception())
@@ -285,9 +288,9 @@ class WorkerLink:
         self.holder.stage(number, engine, source)
         self.conn.send(("prepared", number, None))
 
-    async def request_reload(self, declared: tuple[str, ...]) -> dict:
+    async def request_reload(self, declared: tuple[str, ...]) -> dict[str, Any]:
         request_id = next(self._ids)
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         self.conn.send(("reload", request_id, list(declared)))
         return await asyncio.wait_for(future, PREPARE_SECONDS + COMMIT_SECONDS + 30)

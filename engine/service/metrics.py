@@ -51,7 +51,7 @@ def exposition() -> tuple[bytes, str]:
     """The text format for GET /metrics: every live and dead worker's values when multiprocess."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     from prometheus_client import REGISTRY
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
@@ -60,7 +60,7 @@ def exposition() -> tuple[bytes, str]:
 def worker_exited(pid: int) -> None:
     """The supervisor calls this for a dead worker: its live gauges stop counting."""
     if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def set_bundle(bundle_hash: str, generation: int, previous: tuple[str, int] | None) -> None:

@@ -36,12 +36,12 @@ class OperationsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        commits: list[asyncio.Future] = []
+        commits: list[asyncio.Future[None]] = []
         token = PENDING_COMMITS.set(commits)
         status = 500
         swallow = False
 
-        async def guarded_send(message: dict) -> None:
+        async def guarded_send(message: dict[str, Any]) -> None:
             nonlocal status, swallow
             if message["type"] == "http.response.start":
                 if commits and not await _committed(commits):
@@ -64,7 +64,7 @@ class OperationsMiddleware:
             metrics.REQUEST_SECONDS.labels(template).observe(time.perf_counter() - started)
 
 
-async def _committed(commits: list[asyncio.Future]) -> bool:
+async def _committed(commits: list[asyncio.Future[None]]) -> bool:
     results = await asyncio.gather(*commits, return_exceptions=True)
     return not any(isinstance(r, BaseException) for r in results)
 
