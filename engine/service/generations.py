@@ -39,13 +39,13 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, cast
 
-Message = tuple[Any, ...]
-
 from engine.service import metrics
 from engine.service.reload import (ReloadOutcome, _error_json, _policy_files, content_hash, removal_error,
                                    stat_signature, undeclared_removals)
 
 logger = logging.getLogger("aftersale.service")
+
+Message = tuple[Any, ...]
 
 PREPARE_SECONDS = 120.0     # a worker that has not built the new engine by then fails the reload
 COMMIT_SECONDS = 10.0

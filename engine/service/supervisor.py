@@ -95,8 +95,12 @@ def _worker_main(config_kwargs: dict[str, Any], sock: socket.socket, conn: Conne
     from engine.service.generations import WorkerLink
     from engine.service.settings import ServiceSettings
 
-    configure_guard(ServiceSettings.from_env())
-    app = app_from_environment()
+    try:
+        configure_guard(ServiceSettings.from_env())
+        app = app_from_environment()
+    except Exception:  # noqa: BLE001 - a worker that cannot even build its app must not be restarted in a loop
+        logger.exception("worker: the application could not be built")
+        sys.exit(STARTUP_FAILURE)
     link = WorkerLink(conn, generation)
 
     class LinkedServer(uvicorn.Server):
