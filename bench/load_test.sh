@@ -11,6 +11,7 @@
 #   NOFILE=1024 SLOWLORIS=3000 bench/load_test.sh   # server open-file limit 1024, 3000 unfinished
 #                                           # connections held by bench/slowloris.py during the run
 #   DECISION_LOG_MODE=best-effort DECISION_LOG=/tmp/d.jsonl bench/load_test.sh
+#   KILL_AFTER=4 bench/load_test.sh         # SIGKILL one worker 4 s into the run
 #   RELOAD_EVERY=0.6 bench/load_test.sh     # POST /admin/reload every 0.6 s (100 a minute) meanwhile
 #                                           # (RELOAD_TOUCH=1: and change a policy file each time)
 set -euo pipefail
@@ -68,15 +69,22 @@ fi
 if [[ -n "${RELOAD_EVERY:-}" ]]; then
   (
     n=0
+    f=$(ls "${RULES:-rules}"/*.yaml | tail -1)
+    [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]] && echo "# reload 0" >> "$f"
     while true; do
-      if [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]]; then  # a real change: comment line toggled
-        f=$(ls "$RULES"/*.yaml | tail -1); n=$((n + 1)); sed -i '$d' "$f"; echo "# reload $n" >> "$f"
+      if [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]]; then  # a real change: the last (comment) line rewritten
+        n=$((n + 1)); sed -i '$d' "$f"; echo "# reload $n" >> "$f"
       fi
       curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $AFTERSALE_SERVE_ADMIN_TOKEN" \
         "$url/admin/reload" >> /tmp/reloads.$$.log
       sleep "$RELOAD_EVERY"
     done
   ) &
+  helpers+=($!)
+fi
+if [[ -n "${KILL_AFTER:-}" ]]; then
+  ( sleep "$KILL_AFTER"; victim=$(curl -s -H 'connection: close' "$url/readyz" | grep -o '"pid":[0-9]*' | cut -d: -f2)
+    kill -KILL "$victim" && echo "KILLED worker $victim at ${KILL_AFTER}s" ) &
   helpers+=($!)
 fi
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url"

@@ -277,15 +277,15 @@ def test_sigkill_of_a_worker_under_load_loses_no_answered_decision(tmp_path):
         os.kill(victim, signal.SIGKILL)
         killed_at = len(answered)
         # enough requests after the kill for 0.1 % to mean something (the machine may be slow)
-        wait_until(lambda: len(answered) >= killed_at + 3000, 120)
+        wait_until(lambda: len(answered) >= killed_at + 4500, 150)
     finally:
         stop.set()
         for thread in threads:
             thread.join()
         server.stop()
     total = len(answered) + len(failures)
-    assert total >= 3500, total
-    assert len(failures) <= total / 1000, failures[:5]
+    assert total >= 5000, total
+    assert len(failures) <= total / 1000, (len(failures), total, failures[:5])
     logged = {e["decision_id"] for e in lines_of(log)}
     assert not set(answered) - logged, f"{len(set(answered) - logged)} of {len(answered)} answered decisions unlogged"
     assert "exited with -9" in server.stderr_path.read_text()   # the supervisor restarted it
