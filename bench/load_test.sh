@@ -75,8 +75,9 @@ if [[ -n "${RELOAD_EVERY:-}" ]]; then
       if [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]]; then  # a real change: the last (comment) line rewritten
         n=$((n + 1)); sed -i '$d' "$f"; echo "# reload $n" >> "$f"
       fi
-      curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $AFTERSALE_SERVE_ADMIN_TOKEN" \
-        "$url/admin/reload" >> /tmp/reloads.$$.log
+      # in the background: the triggers keep their rate even when a reload takes longer than the interval
+      curl -s -o /dev/null --max-time 120 -w '%{http_code}\n' -X POST \
+        -H "Authorization: Bearer $AFTERSALE_SERVE_ADMIN_TOKEN" "$url/admin/reload" >> /tmp/reloads.$$.log &
       sleep "$RELOAD_EVERY"
     done
   ) &
