@@ -50,6 +50,22 @@ curl -s -X POST "$url/v1/decide" -H 'Content-Type: application/json' -d "$(head 
 if [[ "${BATCH:-0}" == 1 ]]; then
   export ENDPOINT=/v1/decide/batch BODIES=bench/decide_batch_bodies.jsonl ITEMS=20
 fi
+# CPU seconds used so far by the server and its workers: on a shared machine, CPU per decision
+# moves much less with the other load than decisions/s do
+server_cpu() {
+  local ticks=0 pid
+  for pid in $server $(pgrep -P "$server" || true); do
+    [[ -r /proc/$pid/stat ]] && ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$ticks"
+}
+hz=$(getconf CLK_TCK)
 for run in $(seq "${REPEAT:-1}"); do
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url" | { [[ "${QUIET:-0}" == 1 ]] && grep RESULT || cat; }
+  before=$(server_cpu)
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url")
+  used=$(( $(server_cpu) - before ))
+  [[ "${QUIET:-0}" == 1 ]] || echo "$out" | grep -v '^RESULT'
+  result=$(echo "$out" | grep '^RESULT')
+  requests=$(echo "$result" | grep -o 'requests=[0-9]*' | cut -d= -f2)
+  echo "$result server_cpu_us_per_decision=$(( used * 1000000 / hz / (requests * ${ITEMS:-1}) )) load=$(cut -d' ' -f1 /proc/loadavg)"
 done
