@@ -10,6 +10,7 @@ import sys
 from functools import partial
 
 from engine.core.errors import InputError
+from engine.core.problems import Problem
 from engine.core.timeutil import iso, parse_aware
 from engine.history.corpus import DEFAULT_END, DEFAULT_START, Vocabulary
 from engine.history.corpus_out import JsonlSink, ParquetSink, corpus_slice, slices
@@ -51,11 +52,11 @@ def _time(text: str, option: str) -> datetime:
     try:
         return parse_aware(text)
     except ValueError as exc:
-        raise InputError([{"path": option, "code": "bad_time", "message": str(exc)}], f"invalid {option}") from None
+        raise InputError([Problem("bad_time", str(exc), option)], f"invalid {option}") from None
 
 
 def _invalid(option: str, code: str, message: str) -> InputError:
-    return InputError([{"path": option, "code": code, "message": message}], f"invalid {option}")
+    return InputError([Problem(code, message, option)], f"invalid {option}")
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -87,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             _write_jsonl(args, make)
     except OSError as exc:
-        raise InputError([{"path": "--out", "code": "unwritable",
-                           "message": f"cannot write `{args.out}`: {exc.strerror or exc}"}], "cannot write corpus") from None
+        raise InputError([Problem("unwritable", f"cannot write `{args.out}`: {exc.strerror or exc}", "--out")], "cannot write corpus") from None
     if args.out != "-":
         print(f"wrote {args.count} tickets to {args.out} ({fmt}, seed {args.seed}, vocabulary {document.version})",
               file=sys.stderr)

@@ -31,6 +31,7 @@ from engine.service.routes import starlette_routes
 from engine.service.settings import ServiceSettings
 from engine.service.state import ServiceState
 from engine.service.validation import RequestValidator
+from engine.workbench import routes as workbench
 
 logger = logging.getLogger("aftersale.service")
 
@@ -83,7 +84,7 @@ def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
             state.decision_log.close()
 
     app = ServiceApp(
-        routes=starlette_routes(),
+        routes=starlette_routes() + [workbench.mount()],  # /workbench/: the policy team's pages
         lifespan=lifespan,
         exception_handlers={HTTPException: errors.http_exception, errors.ApiError: errors.api_error,
                             Exception: errors.unhandled},

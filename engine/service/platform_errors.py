@@ -84,6 +84,6 @@ def unreadable_input(body: Any, exc: BaseException, base: str = "") -> ApiError:
     """The 422 for a schema-valid body whose values the rules runtime still refuses (FactError);
     `base` locates `body` in the request (`/items/3` in a batch)."""
     problems = list(shape_problems(body, base)) or [
-        {"path": base, "code": "invalid", "message": f"a value is outside what the rules compare: {exc}"}]
+        {"path": base, "code": "not_comparable", "message": f"a value is outside what the rules compare: {exc}"}]
     logger.info("request refused at %s: %s: %s", ", ".join(p["path"] for p in problems), type(exc).__name__, exc)
     return ApiError(422, "invalid_input", "the request has values the rules runtime cannot compare", problems)
