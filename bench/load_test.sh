@@ -93,8 +93,24 @@ if [[ -n "${KILL_AFTER:-}" ]]; then
     kill -KILL "$victim" && echo "KILLED worker $victim at ${KILL_AFTER}s" ) &
   helpers+=($!)
 fi
+# CPU seconds used so far by the server and its workers: on a shared machine, CPU per decision
+# moves much less with the other load than decisions/s do
+server_cpu() {
+  local ticks=0 pid
+  for pid in $server $(pgrep -P "$server" || true); do
+    [[ -r /proc/$pid/stat ]] && ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$ticks"
+}
+hz=$(getconf CLK_TCK)
 for run in $(seq "${REPEAT:-1}"); do
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url" | { [[ "${QUIET:-0}" == 1 ]] && grep RESULT || cat; }
+  before=$(server_cpu)
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url")
+  used=$(( $(server_cpu) - before ))
+  [[ "${QUIET:-0}" == 1 ]] || echo "$out" | grep -v '^RESULT'
+  result=$(echo "$out" | grep '^RESULT')
+  requests=$(echo "$result" | grep -o 'requests=[0-9]*' | cut -d= -f2)
+  echo "$result server_cpu_us_per_decision=$(( used * 1000000 / hz / (requests * ${ITEMS:-1}) )) load=$(cut -d' ' -f1 /proc/loadavg)"
 done
 if [[ -n "${RELOAD_EVERY:-}" ]]; then
   echo "RELOADS $(sort /tmp/reloads.$$.log | uniq -c | tr -s ' \n' ' ')"; rm -f /tmp/reloads.$$.log

@@ -13,7 +13,8 @@ import asyncio
 import logging
 import signal
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from pathlib import Path
+from typing import Any, AsyncIterator, Coroutine
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -39,12 +40,12 @@ logger = logging.getLogger("aftersale.service")
 LOG_FLUSH_SECONDS = 1.0
 
 
-def _load_engine(rules_dir):
+def _load_engine(rules_dir: Path) -> Any:
     from engine.api import Engine
     return Engine.from_directory(rules_dir)
 
 
-def create_app(settings: ServiceSettings, engine=None) -> Starlette:
+def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
     errors.configure_logging()
     state = ServiceState(
         settings=settings,
@@ -55,7 +56,7 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         holder = EngineHolder.start(settings.rules_dir, _load_engine, engine=state.preloaded_engine)
         state.holder, state.preloaded_engine = holder, None
         loop = asyncio.get_running_loop()
@@ -120,7 +121,7 @@ class ServiceApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def _background(state: ServiceState, coroutine) -> None:
+def _background(state: ServiceState, coroutine: Coroutine[Any, Any, Any]) -> None:
     """Run a task the app owns: kept referenced until done, cancelled at shutdown."""
     task = asyncio.ensure_future(coroutine)
     state.background.add(task)
