@@ -39,6 +39,11 @@ from engine.policy.bundle import load_directory  # noqa: E402
 FROM, TO = "2024-03-22", "2024-04-22"
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -68,10 +73,12 @@ def measure(path: Path, workers: int, partition: int) -> dict[str, float]:
         started = time.monotonic()
         client.register_plugin(plugin)
         built = time.monotonic() - started
+        cpu_before = client.run(cpu_seconds)
         started = time.monotonic()
         tally = run_impact(client, job, partitions(sources, partition), plugin, total,
                            lambda part: writer.add(part.differences))
         seconds = time.monotonic() - started
+        cpu = sum(client.run(cpu_seconds).values()) - sum(cpu_before.values())
         peaks = client.run(peak_rss_mib)
     writer.finish({"tickets": tally.tickets})
     size = writer.size_bytes()
@@ -81,6 +88,9 @@ def measure(path: Path, workers: int, partition: int) -> dict[str, float]:
             "tickets_per_second": round(total / seconds, 1),
             "per_worker_per_second": round(total / seconds / workers, 1),
             "engine_build_seconds": round(built, 2),
+            # CPU the workers spent per ticket: the per-core rate, immune to other load on the machine
+            "worker_cpu_us_per_ticket": round(cpu / total * 1e6, 1),
+            "per_core_tickets_per_cpu_second": round(total / cpu, 1),
             "peak_worker_rss_mib": round(max(peaks.values()), 1),
             "differences": writer.rows, "parquet_bytes": size,
             "parquet_bytes_per_ticket": round(size / total, 2)}
