@@ -16,6 +16,7 @@ run: setup
 test: setup
 	@.venv/bin/ruff check engine tests bench
 	@.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
+	@.venv/bin/mypy
 	@.venv/bin/aftersale validate
 	@.venv/bin/aftersale test
 	@.venv/bin/python -m pytest -q

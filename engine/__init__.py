@@ -11,7 +11,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in ("Engine", "VersionInfo"):
         from engine import api
         return getattr(api, name)

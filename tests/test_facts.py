@@ -13,7 +13,7 @@ ALWAYS = {
     "requested_amount", "quantity", "order_shipped", "negotiations_used", "negotiation_tried",
     "last_outcome", "has_pending", "pending_expired", "pending_type", "pending_refund_type",
     "pending_edits", "pending_stage", "return_uploaded", "return_signed", "receipt_extension_used",
-    "tracking_fixes_used", "intercept_requested", "buyer_evidence_count",
+    "tracking_fixes_used", "intercept_requested", "buyer_evidence_count", "complaint_open", "aftersale_period_over",
 }
 OPTIONAL = {"buyer_response_deadline", "receipt_deadline", "receipt_seconds_left"}
 NOW = at("2024-06-02T10:00:00+08:00")
@@ -112,7 +112,7 @@ def test_fact_names_and_types_match_the_shared_fact_table():
     policy, _ = latest()
     t = receiving(status="awaiting_buyer_response", negotiation={"count": 1, "pending": {
         "type": "modify_request", "reason": "return_plan_agreed", "refund_type": "return_refund",
-        "refund_amount": 100, "proposed_at": "2024-06-05T10:00:00+08:00"}})
+        "refund_amount": 100, "proposed_at": "2024-06-05T10:00:00+08:00", "stage": "awaiting_merchant_receipt"}})
     gate = facts_of(t, at("2024-06-06T10:00:00+08:00"))
     assert set(gate) - OPTIONAL == expected
     payloads = {

@@ -33,7 +33,9 @@ NOTE_STATUSES = """USER_CANCELD MERCHANT_PROCESSING MERCHANT_REJECT_REFUND MERCH
 RETURN_CLOSED MERCHANT_WAIT_RECEIPT MERCHANT_OVERDUE_REFUND MERCHANT_REFUND_SUCCESS MERCHANT_RETURN_SUCCESS
 PLATFORM_REFUNDING PLATFORM_REFUND_FAIL USER_WAIT_CONFIRM MERCHANT_REFUND_RETRY_FAIL MERCHANT_FAIL
 USER_WAIT_CONFIRM_UPDATE USER_WAIT_HANDLE_MERCHANT_AFTER_SALE WAIT_PACKAGE_INTERCEPT MERCHANT_REJECT_EXCHANGE
-MERCHANT_REJECT_RESHIP USER_WAIT_RECEIPT MERCHANT_EXCHANGE_SUCCESS""".split()
+MERCHANT_REJECT_RESHIP USER_WAIT_RECEIPT MERCHANT_EXCHANGE_SUCCESS""".split() + [
+    "PLATFORM_PROCESSING",  # 平台审核中: in the current documentation, not in the older note's list
+]
 
 
 def load(name: str, sub: str = "") -> dict:
@@ -258,13 +260,36 @@ def test_context_amount_as_string_and_every_problem_reported_at_once(engine):
                      ("unknown_field", "/context/colour"), ("missing_field", "/context/scenario")}
 
 
-def test_unknown_reason_code_in_a_pending_proposal_names_the_known_codes(engine):
+def test_unknown_reason_code_in_a_pending_proposal_is_decided_anyway_and_flagged(engine):
+    """Item 18: the platform adds reasons before the policy does; no decision reads the reason."""
     order, context = sample()
+    known = ticket_from_platform(order, context, policy=engine)
     order["after_sale_order"]["merchant_update_detail"]["update_reason_type"] = 42
-    with pytest.raises(InputError) as exc:
-        ticket_from_platform(order, context, policy=engine)
-    assert problem_of(exc) == ("unknown_reason_code", "/after_sale_order/merchant_update_detail/update_reason_type")
-    assert "10 (amount_only)" in str(exc.value)
+    warnings: list[dict] = []
+    ticket = ticket_from_platform(order, context, policy=engine, warnings=warnings)
+    assert "reason" not in ticket["negotiation"]["pending"]
+    assert [(w["code"], w["path"]) for w in warnings] == [
+        ("unknown_reason_code", "/after_sale_order/merchant_update_detail/update_reason_type")]
+    assert "10 (amount_only)" in warnings[0]["message"]
+    at = "2025-10-24T01:18:30+08:00"
+    for actor in ("merchant", "buyer"):
+        assert engine.decide(ticket, actor, at=at)["actions"] == engine.decide(known, actor, at=at)["actions"]
+    flagged = platform_view(engine.decide(ticket, "merchant", at=at), warnings)
+    assert flagged["warnings"][0]["code"] == "unknown_reason_code"
+    assert "warnings" not in platform_view(engine.decide(known, "merchant", at=at), [])
+
+
+def test_unknown_reason_code_is_flagged_by_the_cli(tmp_path, capsys):
+    from engine.cli.main import main
+
+    document = load("status_USER_WAIT_CONFIRM_UPDATE")
+    document["order"]["after_sale_order"]["merchant_update_detail"]["update_reason_type"] = 42
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    code = main(["decide", "--input", "wechat", "--ticket", str(path), "--actor", "merchant",
+                 "--at", "2025-10-24T01:18:30+08:00"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["warnings"][0]["code"] == "unknown_reason_code"
 
 
 def test_outcome_of_an_earlier_negotiation_is_required(engine):

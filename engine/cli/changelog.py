@@ -2,6 +2,8 @@
 the computed changes behind it."""
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import sys
 
@@ -10,7 +12,7 @@ from engine.cli.output import emit_json
 from engine.history.versions import load_versions
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "changelog", help="the changelog generated from the policy files",
         description="Render every version's declared changes (调整时间 / 调整内容 / 备注), each "

@@ -2,11 +2,12 @@
 partitioned Parquet directory, made in parallel on Dask (the same cluster options as `impact`)."""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import argparse
 import sys
-from datetime import datetime
 from functools import partial
-from typing import Any
 
 from engine.core.errors import InputError
 from engine.core.timeutil import iso, parse_aware
@@ -19,7 +20,7 @@ SLICE = 50_000  # tickets per task (~1.5 s of work)
 IN_PROCESS_BELOW = 20_000  # a small corpus is made here: starting a cluster would cost more
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "corpus", help="generate synthetic tickets for impact",
         description="Write COUNT synthetic tickets, one JSON object per line (FILE.jsonl, `-` for stdout) or "

@@ -1,6 +1,8 @@
 """`aftersale diff A B`: what changed between two policy versions (or policy files)."""
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import sys
 
@@ -10,7 +12,7 @@ from engine.policy.diff.semantic import diff_documents
 from engine.history.versions import resolve
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "diff", help="semantic diff of two policy versions",
         description="Compare two policy versions by id (A older, B newer). A and B are version "

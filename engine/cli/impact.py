@@ -25,7 +25,7 @@ SHOWN_PROBLEMS = 20
 PARTITION = 1000  # tickets per task: ~0.5-1 s of work, far above Dask's ~1 ms per-task overhead
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "impact", help="replay tickets under two versions and count the changes (on Dask)",
         description="Decide every ticket under both versions (pinned, same `at`) and count, per actor and "

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 
-def emit_json(data: Any, stream=None) -> None:
+def emit_json(data: Any, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     if stream.isatty():
         text = json.dumps(data, ensure_ascii=False, indent=2)

@@ -6,13 +6,15 @@ with its own engine; SIGHUP to this process reloads the rules in every worker.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import os
 import sys
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "serve", help="run the HTTP decision service",
         description="Serve /v1/decide, /v1/check, /v1/apply, versions, diff and changelog over HTTP, "

@@ -16,14 +16,19 @@ still come from the local rules (`--rules`); a warning says when the service ser
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import argparse
 import sys
 from pathlib import Path
 
 from engine.cli.output import emit_json
 
+if TYPE_CHECKING:
+    from engine.policytests.http import HttpEngine
 
-def register(subparsers) -> None:
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "test", help="run the policy test cases (rules/tests/*.yaml)",
         description="Run policy test cases against the policy versions; print each failure with "
@@ -56,10 +61,12 @@ def run(args: argparse.Namespace) -> int:
     cases = load_cases(args.paths or [rules_dir / "tests"])
     if args.keyword:
         cases = [c for c in cases if args.keyword in c.name]
+    engine: Engine | HttpEngine
     if args.http:
-        engine = _service(args.http, rules_dir)
-        if engine is None:
+        remote = _service(args.http, rules_dir)
+        if remote is None:
             return 1
+        engine = remote
     else:
         engine = Engine.from_directory(rules_dir)
     try:
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         report = coverage(engine, results) if args.coverage else None
         # The regression compares the local versions with their declared changes: a property of the
         # rules, not of a deployment, so it runs in process only.
-        regression = run_regression(engine, cases) if args.regression and not args.http else None
+        regression = run_regression(engine, cases) if args.regression and isinstance(engine, Engine) else None
     finally:
         engine.close()
     unexplained = regression.unexplained if regression else []
@@ -103,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed or unexplained else 0
 
 
-def _service(url: str, rules_dir: Path):
+def _service(url: str, rules_dir: Path) -> HttpEngine | None:
     """An HttpEngine on `url`, once the service answered; None (after saying why) when it did not.
     The local rules give the rule ids only: if the service serves other rules, say so up front,
     since `covers`/`fired` problems and coverage would then describe the local rules."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from engine.policy.bundle import Bundle, load_files, policy_files
 from engine.cli.output import emit_json
@@ -28,7 +28,7 @@ from engine.pipeline.stages import CROSSCHECK_FACTS
 EXTRA_CHECKS: list[Callable[[Bundle], Iterable[Diagnostic]]] = [engine_builds]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser("validate", help="check policy files (schema, references, versions)",
                                    description=__doc__.split("\n\n")[1])
     parser.add_argument("paths", nargs="*", metavar="PATH",

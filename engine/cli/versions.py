@@ -13,7 +13,7 @@ from engine.history.versions import VersionDocument, load_versions
 from engine.core.timeutil import iso, now, parse_aware
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "versions", help="list policy versions and which one is in force",
         description="List the policy versions with their effective windows.")

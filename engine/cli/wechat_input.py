@@ -15,7 +15,7 @@ from engine.core.jsonschema_errors import json_type
 FILE_KEYS = ("order", "context")
 
 
-def load_platform_ticket(path: str, policy: Any = None) -> dict:
+def load_platform_ticket(path: str, policy: Any = None) -> dict[str, Any]:
     """Ticket facts from a platform input file (`-` reads stdin). `policy`: as for
     `ticket_from_platform` (a Policy or an Engine; None uses the bundled rules)."""
     from engine.cli.output import read_json_arg
@@ -23,7 +23,8 @@ def load_platform_ticket(path: str, policy: Any = None) -> dict:
     return platform_ticket_from_document(read_json_arg(path, "platform input"), policy)
 
 
-def platform_ticket_from_document(document: Any, policy: Any = None) -> dict:
+def platform_ticket_from_document(document: Any, policy: Any = None,
+                                  warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise InputError([{"path": "/", "code": "wrong_type",
                            "message": f"a platform input file holds an object {{\"order\": ..., \"context\": ...}}, "
@@ -36,4 +37,4 @@ def platform_ticket_from_document(document: Any, policy: Any = None) -> dict:
     if problems:
         raise InputError(problems, "invalid platform input")
     return ticket_from_platform(document["order"], document["context"], policy=policy,
-                                base="/order", context_base="/context")
+                                base="/order", context_base="/context", warnings=warnings)

@@ -131,6 +131,8 @@ PLATFORM = {
     "unknown_reason_code": "a platform reason code no policy reason maps to",
     "ambiguous_reason_code": "a platform reason code that maps to several policy reasons",
     "wrong_ticket": "a proposal for another after-sale order than the one given",
+    "epoch_milliseconds": "a platform time in epoch milliseconds where the platform sends epoch seconds",
+    "ambiguous_endpoint": "a request body with keys of more than one platform call; say which with `endpoint`",
 }
 
 PROBLEM_CODES: dict[str, str] = {**SHAPE, **FILES, **POLICY, **CASES, **TICKET, **PLATFORM}

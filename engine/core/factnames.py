@@ -63,6 +63,8 @@ FACTS: dict[str, FactSpec] = _specs(
     FactSpec("receipt_extension_used", BOOL),
     FactSpec("tracking_fixes_used", INT),
     FactSpec("intercept_requested", BOOL),
+    FactSpec("complaint_open", BOOL),
+    FactSpec("aftersale_period_over", BOOL),
     FactSpec("buyer_evidence_count", INT),
     # stage payload: the action's payload
     FactSpec("p_reason", STR, "doc:reasons", stage="payload"),

@@ -67,7 +67,7 @@ def enclosing_section(document: Any, path: str) -> str | None:
     """The guide section cited by the innermost mapping on `path` that carries `section`."""
     for _pointer, node in reversed(walk(document, path)):
         if isinstance(node, dict) and isinstance(node.get("section"), str):
-            return node["section"]
+            return str(node["section"])
     return None
 
 

@@ -37,14 +37,18 @@ YAML_WORDS: TypeWords = {"object": "mapping", "array": "list"}  # the policy tea
 TIME_MESSAGES = {
     "naive_time": "{field} has no UTC offset (`{text}`): write it as 2024-06-01T10:00:00+08:00",
     "bad_time": "{field} is not an ISO 8601 date-time (`{text}`), expected 2024-06-01T10:00:00+08:00",
+    "time_out_of_range": "{field} is outside the years 1970-2999 (`{text}`)",
 }
 
 # The one spelling of a time the contract accepts: the `time` pattern of ticket.schema.json,
 # requests/common.schema.json and policytest.schema.json (tests/test_ticket.py keeps them equal).
 # Python's fromisoformat alone is laxer (`+08` offsets, basic format, 7-digit fractions), which
 # would let the library accept times the HTTP service refuses.
-TIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+# Years 1970-2999: a time near the ends of Python's datetime (9999-12-31T23:59:59+00:00 is
+# year 10000 in +08:00) cannot be rendered or shifted by a deadline, and no ticket is that old.
+TIME_PATTERN = (r"^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
                 r"(Z|z|[+-][0-9]{2}:?[0-9]{2})$")
+FIRST_YEAR, LAST_YEAR = 1970, 2999
 _TIME = re.compile(TIME_PATTERN)
 
 
@@ -58,6 +62,8 @@ def time_problem(text: Any) -> datetime | str:
         return "bad_time"
     if value.tzinfo is None or value.utcoffset() is None:
         return "naive_time"
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        return "time_out_of_range"
     if not _TIME.match(text):
         return "bad_time"
     return value
@@ -122,8 +128,8 @@ def schema_problems(error: ValidationError, words: TypeWords = JSON_WORDS) -> It
     elif kind == "maximum":
         yield problem("above_maximum", f"`{field}` must be at most {error.validator_value}, not {value}")
     elif kind == "pattern" and isinstance(value, str) and _is_time_pattern(error.validator_value):
-        code = time_problem(value)
-        code = code if isinstance(code, str) else "bad_time"
+        parsed = time_problem(value)
+        code = parsed if isinstance(parsed, str) else "bad_time"
         yield problem(code, TIME_MESSAGES[code].format(field=f"`{field}`", text=value))
     elif kind == "pattern":
         yield problem("bad_format", f"{x_error or f'`{field}` is not in the expected form'}: got {shown(value, words)}")
@@ -185,7 +191,8 @@ def json_type(value: Any) -> str:
         return "integer"
     if isinstance(value, float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def type_word(value: Any, words: TypeWords = JSON_WORDS) -> str:

@@ -112,6 +112,10 @@ def build_facts(policy: Policy, ticket: Mapping[str, Any], actor: str, at: datet
     facts["receipt_extension_used"] = bool(logistics.get("extension_used", False))
     facts["tracking_fixes_used"] = int(logistics.get("fixes_used", 0))
     facts["intercept_requested"] = bool((ticket.get("intercept") or {}).get("requested", False))
+    facts["complaint_open"] = bool((ticket.get("complaint") or {}).get("open", False))
+    # 二-2.3-(1) 售后期内: over only when the ticket says when the period ends (the guide gives no length)
+    period_end = ticket.get("aftersale_period_ends_at")
+    facts["aftersale_period_over"] = period_end is not None and epoch(period_end) <= now
 
     if extra:
         facts.update(extra)

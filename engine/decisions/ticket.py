@@ -24,6 +24,7 @@ TIME_FIELDS = (
     ("return_logistics", "uploaded_at"),
     ("return_logistics", "signed_at"),
     ("return_logistics", "receipt_deadline"),
+    ("aftersale_period_ends_at",),
 )
 
 
@@ -106,12 +107,25 @@ def _cross_field_problems(ticket: dict) -> Iterator[dict]:
         if pending.get("stage") == "awaiting_merchant_receipt" and kind != "return_refund":
             yield {"path": "/negotiation/pending/stage", "code": "status_type_mismatch",
                    "message": "a proposal at the merchant-receiving stage exists only for return_refund tickets"}
+        if "stage" not in pending and kind == "return_refund":
+            # the stage decides what the buyer's acceptance does (an automatic refund at the
+            # receiving stage, 三-3.1.2 注意事项b; a return flow before it): never guessed
+            yield {"path": "/negotiation/pending/stage", "code": "missing_field",
+                   "message": "`stage` is required for a proposal on a return_refund ticket: "
+                              "merchant_processing or awaiting_merchant_receipt (the status it was made in)"}
     elif status == "awaiting_buyer_response":
         yield {"path": "/negotiation/pending", "code": "missing_field",
                "message": "status awaiting_buyer_response requires the pending proposal (`negotiation.pending`)"}
     elif negotiation.get("last_outcome") == "pending":
         yield {"path": "/negotiation/last_outcome", "code": "outcome_mismatch",
                "message": "last_outcome is `pending` but there is no pending proposal"}
+    elif negotiation.get("count", 0) > 0 and negotiation.get("last_outcome", "none") == "none":
+        # read as "none", the buyer's platform intervention would be denied as if the merchant had
+        # never answered: how the last proposal ended must be said
+        yield {"path": "/negotiation/last_outcome", "code": "outcome_missing",
+               "message": f"negotiation.count is {negotiation['count']} and nothing is pending, so "
+                          f"last_outcome must say how the last proposal ended (accepted, rejected or timed_out), "
+                          f"not {negotiation.get('last_outcome', 'nothing')}"}
 
 
 def reference_problems(policy: Any, ticket: dict) -> list[dict]:

@@ -163,8 +163,8 @@ class _TicketMaker:
                 else rng.choice(allowed)
             share = rng.choice([50, 70, 80, 90, 100])
             proposal["refund_amount"] = ticket["request"]["refund_amount"] * share // 100
-        if stage != "merchant_processing":
-            proposal["stage"] = stage
+        if stage != "merchant_processing" or ticket["type"] == "return_refund":
+            proposal["stage"] = stage  # a return-refund proposal must say its stage (ticket schema)
         return proposal
 
 

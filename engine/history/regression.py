@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from engine.core.errors import EngineError
 from engine.history.attribution import affects
 from engine.policytests.files import Case
+from engine.questions import ask
+
+if TYPE_CHECKING:
+    from engine.api import Engine
 
 ANSWER_ACTIONS = {"accept": ("accept_negotiation",), "reject": ("reject_negotiation",),
                   "timeout": ("timeout", "accept_negotiation", "reject_negotiation")}
@@ -35,8 +39,8 @@ class Divergence:
     before: Any  # the compared summary under `old`
     after: Any
     explained_by: tuple[str, ...]  # ids of the newer version's declared changes naming the action
-    old_answer: dict = field(repr=False, compare=False, default_factory=dict)
-    new_answer: dict = field(repr=False, compare=False, default_factory=dict)
+    old_answer: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    new_answer: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
     def explained(self) -> bool:
@@ -71,35 +75,28 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _codes(items: Iterable[dict] | None) -> list[str]:
+def _codes(items: Iterable[dict[str, Any]] | None) -> list[str]:
     return sorted({item.get("code", "") for item in items or ()})
 
 
-def version_pairs(engine) -> list[tuple[str, str]]:
+def version_pairs(engine: Engine) -> list[tuple[str, str]]:
     names = [info.version for info in engine.versions()]
     return list(zip(names, names[1:]))
 
 
-def declared_affects(engine, version: str) -> dict[str, set[str]]:
+def declared_affects(engine: Engine, version: str) -> dict[str, set[str]]:
     """declared change id → the actions it says it may change, for one version."""
     return affects(engine.document(version).get("changes") or ())  # the rule impact attributes with too
 
 
-def _ask(engine, case: Case, version: str) -> dict:
-    if case.kind == "check":
-        return engine.check(case.ticket, case.action, case.payload or {}, at=case.at, version=version)
-    if case.kind == "apply":
-        return engine.apply(case.ticket, case.answer, at=case.at, version=version)
-    return engine.decide(case.ticket, case.actor, at=case.at, version=version)
-
-
-def summaries(case: Case, answer: dict) -> dict[str, tuple[tuple[str, ...], Any]]:
+def summaries(case: Case, answer: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], Any]]:
     """action → (the action names that may explain a change, the compared summary)."""
     if case.kind == "check":
-        return {case.action: ((case.action,), {"valid": answer.get("valid"),
+        action = str(case.action)
+        return {action: ((action,), {"valid": answer.get("valid"),
                                                "violations": _codes(answer.get("violations"))})}
     if case.kind == "apply":
-        names = ANSWER_ACTIONS.get(case.answer, (case.answer,))
+        names = ANSWER_ACTIONS.get(str(case.answer), (str(case.answer),))
         return {names[0]: (names, {"allowed": answer.get("allowed"), "status": answer.get("status"),
                                    "effects": sorted(e.get("effect", "") for e in answer.get("effects") or ()),
                                    "violations": _codes(answer.get("violations"))})}
@@ -107,10 +104,11 @@ def summaries(case: Case, answer: dict) -> dict[str, tuple[tuple[str, ...], Any]
             for action, entry in (answer.get("actions") or {}).items()}
 
 
-def compare_case(engine, case: Case, old: str, new: str, affects: dict[str, set[str]],
+def compare_case(engine: Engine, case: Case, old: str, new: str, affects: dict[str, set[str]],
                  report: RegressionReport) -> None:
     try:
-        old_answer, new_answer = _ask(engine, case, old), _ask(engine, case, new)
+        question = case.question()
+        old_answer, new_answer = ask(engine, question.under(old)), ask(engine, question.under(new))
     except EngineError as exc:  # e.g. the older version does not know the case's scenario
         report.skipped.append((case, old, new, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
         return
@@ -126,7 +124,7 @@ def compare_case(engine, case: Case, old: str, new: str, affects: dict[str, set[
                                              explained_by, old_answer, new_answer))
 
 
-def run_regression(engine, cases: Iterable[Case]) -> RegressionReport:
+def run_regression(engine: Engine, cases: Iterable[Case]) -> RegressionReport:
     report = RegressionReport()
     pairs = version_pairs(engine)
     affects = {new: declared_affects(engine, new) for _, new in pairs}

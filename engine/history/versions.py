@@ -49,7 +49,7 @@ def load_version(path: Path) -> VersionDocument:
 
 
 @functools.lru_cache(maxsize=32)
-def _load_cached(path: Path, key: tuple) -> VersionDocument:
+def _load_cached(path: Path, key: tuple[Any, ...]) -> VersionDocument:
     return _load_version(path)
 
 
@@ -57,7 +57,7 @@ def _load_version(path: Path) -> VersionDocument:
     data, positions = load_yaml(path)
     if not isinstance(data, dict):
         raise PolicyError([Diagnostic("not_a_mapping", "a policy file must be a mapping", str(path), 1, 1, "")])
-    version = data.get("version") if isinstance(data.get("version"), str) else path.stem
+    version = str(data["version"]) if isinstance(data.get("version"), str) else path.stem
     effective = None
     raw = data.get("effective_from")
     if isinstance(raw, str):

@@ -89,14 +89,14 @@ def locate(document: PolicyDocument, path: str, at_key: bool = False) -> tuple[i
     return document.positions.nearest(path, at_key)
 
 
-def policy_files(directory: str | os.PathLike) -> list[Path]:
+def policy_files(directory: str | os.PathLike[str]) -> list[Path]:
     """The policy files of a directory: `*.yaml` at its top level, sorted by name."""
     base = Path(directory)
     return sorted((p for p in base.iterdir() if p.is_file() and p.name.endswith(POLICY_SUFFIX)),
                   key=lambda p: p.name)
 
 
-def load_directory(path: str | os.PathLike) -> Bundle:
+def load_directory(path: str | os.PathLike[str]) -> Bundle:
     """Load and validate every policy version in a directory. Raises PolicyError."""
     base = Path(path)
     if not base.is_dir():
@@ -108,7 +108,7 @@ def load_directory(path: str | os.PathLike) -> Bundle:
     return load_files(files, root=base)
 
 
-def load_files(paths: Iterable[str | os.PathLike], root: Path | None = None) -> Bundle:
+def load_files(paths: Iterable[str | os.PathLike[str]], root: Path | None = None) -> Bundle:
     """Load and validate the given policy files as one bundle. Raises PolicyError with every
     diagnostic of every file (and, if all files are valid, of the bundle checks), sorted."""
     from engine.policy.checks import check_bundle, check_document
@@ -143,7 +143,7 @@ def load_files(paths: Iterable[str | os.PathLike], root: Path | None = None) -> 
     return bundle
 
 
-def load_document(path: str | os.PathLike) -> PolicyDocument:
+def load_document(path: str | os.PathLike[str]) -> PolicyDocument:
     """One policy file, parsed and checked on its own (no bundle checks). Raises PolicyError."""
     return load_files([path]).documents[0]
 
@@ -159,7 +159,7 @@ def content_hash(contents: dict[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def _chronological(document: PolicyDocument) -> tuple:
+def _chronological(document: PolicyDocument) -> tuple[Any, ...]:
     moment = document.effective_from
     return (moment.timestamp() if moment else float("inf"), document.path.name)
 

@@ -39,7 +39,7 @@ class CompileError(EngineError):
         self.detail = message
         super().__init__(f"{path}: {message}")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"code": "CompileError", "message": self.detail, "path": self.path}
 
 
@@ -53,15 +53,15 @@ class NeverFires(Exception):
 
 @dataclass
 class CompiledCondition:
-    durable: dict | None          # durable expression; None = no condition (always true)
+    durable: dict[str, Any] | None          # durable expression; None = no condition (always true)
     python: str                   # Python expression over the fact dict `f`
     fact_types: dict[str, str] = field(default_factory=dict)   # fact name → STR | NUM
-    boundaries: dict[str, set] = field(default_factory=dict)   # fact name → literals it is compared with
-    fact_pairs: set = field(default_factory=set)               # (left, right) fact-vs-fact comparisons
-    names: set = field(default_factory=set)                    # every fact the condition reads
+    boundaries: dict[str, set[Any]] = field(default_factory=dict)   # fact name → literals it is compared with
+    fact_pairs: set[Any] = field(default_factory=set)               # (left, right) fact-vs-fact comparisons
+    names: set[Any] = field(default_factory=set)                    # every fact the condition reads
 
 
-def resolve_param(doc: Mapping, dotted: str, path: str = "") -> Any:
+def resolve_param(doc: Mapping[str, Any], dotted: str, path: str = "") -> Any:
     """The value at `dotted` in the policy document. Dict keys by name, list items by `id`; a
     `{value: ...}` wrapper (limits, timeouts) is unwrapped. Raises CompileError if absent."""
     if not isinstance(dotted, str) or not dotted:
@@ -97,7 +97,7 @@ def _group(value: Any) -> str:
 
 
 class _Compiler:
-    def __init__(self, doc: Mapping) -> None:
+    def __init__(self, doc: Mapping[str, Any]) -> None:
         self.doc = doc
         self.out = CompiledCondition(durable=None, python="True")
 
@@ -113,7 +113,7 @@ class _Compiler:
         return name
 
     # --- tree -------------------------------------------------------------------------------
-    def node(self, node: Any, path: str) -> tuple[dict, str]:
+    def node(self, node: Any, path: str) -> tuple[dict[str, Any], str]:
         if not isinstance(node, Mapping) or not node:
             raise CompileError(path, "a condition must be a non-empty mapping")
         if len(node) > 1:  # a bare multi-key mapping means `all`
@@ -128,13 +128,13 @@ class _Compiler:
             return self.combine("$and" if key == "all" else "$or", " and " if key == "all" else " or ", items)
         return self.leaf(self.fact_name(key, path), value, f"{path}/{key}")
 
-    def combine(self, dop: str, pyop: str, items: list) -> tuple[dict, str]:
+    def combine(self, dop: str, pyop: str, items: list[Any]) -> tuple[dict[str, Any], str]:
         parts = [self.node(item, p) for item, p in items]
         if len(parts) == 1:
             return parts[0]
         return {dop: [d for d, _ in parts]}, "(" + pyop.join(p for _, p in parts) + ")"
 
-    def leaf(self, name: str, spec: Any, path: str) -> tuple[dict, str]:
+    def leaf(self, name: str, spec: Any, path: str) -> tuple[dict[str, Any], str]:
         if not isinstance(spec, Mapping) or len(spec) != 1:
             raise CompileError(path, f"expected one `{{op: operand}}` with op one of {', '.join(_ALL_OPS)}")
         (op, operand), = spec.items()
@@ -193,7 +193,7 @@ class _Compiler:
         self.out.boundaries.setdefault(name, set()).add(value)
         return value, repr(value)
 
-    def membership(self, name: str, op: str, values: Any, path: str) -> tuple[dict, str]:
+    def membership(self, name: str, op: str, values: Any, path: str) -> tuple[dict[str, Any], str]:
         if not isinstance(values, list):
             raise CompileError(path, f"`{op}` takes a list of literals")
         if op == "in" and not values:
@@ -211,7 +211,7 @@ class _Compiler:
         return (parts[0] if len(parts) == 1 else {"$and": parts}), f"({key} in f and f[{key}] not in {tup})"
 
 
-def compile_condition(when: Any, doc: Mapping, path: str = "/when") -> CompiledCondition:
+def compile_condition(when: Any, doc: Mapping[str, Any], path: str = "/when") -> CompiledCondition:
     """Compile one `when:` (None = always) against the document `doc` (for `{param}` operands).
     Raises CompileError for a malformed condition, NeverFires if a param is null."""
     comp = _Compiler(doc)
@@ -220,16 +220,17 @@ def compile_condition(when: Any, doc: Mapping, path: str = "/when") -> CompiledC
     return comp.out
 
 
-def anchored(expr: dict | None, stage: str) -> dict:
+def anchored(expr: dict[str, Any] | None, stage: str) -> dict[str, Any]:
     """The durable rule body: every rule needs a positive anchor (a rule of only `$nex` would match
     durable's internal state fact) and is scoped to its stage."""
-    parts: list = [{"$ex": {"ticket_id": 1}}, {"stage": stage}]
+    parts: list[Any] = [{"$ex": {"ticket_id": 1}}, {"stage": stage}]
     if expr is not None:
         parts.append(expr)
     return {"all": [{"m": {"$and": parts}}]}
 
 
-def make_predicate(python: str, stage: str, label: str = "<condition>") -> Callable[[Mapping], bool]:
+def make_predicate(python: str, stage: str, label: str = "<condition>") -> Callable[[Mapping[str, Any]], bool]:
     """A Python predicate `fn(facts) -> bool` with the anchors of `anchored` (same semantics)."""
     src = f"lambda f: ('ticket_id' in f and 'stage' in f and f['stage'] == {stage!r} and {python})"
-    return eval(compile(src, label, "eval"), {"__builtins__": {}})  # noqa: S307 - generated from validated names/reprs
+    predicate: Callable[[Mapping[str, Any]], bool] = eval(compile(src, label, "eval"), {"__builtins__": {}})  # noqa: S307 - generated from validated names/reprs
+    return predicate

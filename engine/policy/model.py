@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from engine.core.vocabulary import REFUND_TYPES
 
@@ -243,5 +243,5 @@ def _limit(node: Mapping[str, Any]) -> Limit:
     return Limit(value=None if value is None else int(value), section=node["section"])
 
 
-def _frozen_index(items) -> Mapping[str, Any]:
+def _frozen_index(items: Iterable[Any]) -> Mapping[str, Any]:
     return MappingProxyType({item.id: item for item in items})

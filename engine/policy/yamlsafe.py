@@ -34,7 +34,7 @@ _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-class Positions(dict):
+class Positions(dict[str, Any]):
     """pointer -> (line, column) of the value node; `key_marks` holds the keys' positions."""
 
     def __init__(self) -> None:
@@ -82,10 +82,10 @@ class _Loader(yaml.SafeLoader):
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
-    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> Any:  # a Node or our _AliasNode
         if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            return _AliasNode(super().compose_node(parent, index), mark)
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+            return _AliasNode(super().compose_node(parent, index), mark)  # type: ignore[arg-type]  # an alias always names a node
         return super().compose_node(parent, index)
 
 
@@ -110,10 +110,10 @@ def _make_fast_loader() -> type | None:
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
 
-        def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> Any:  # a Node or our _AliasNode
             if self.check_event(yaml.AliasEvent):
-                mark = self.peek_event().start_mark
-                return _AliasNode(Composer.compose_node(self, parent, index), mark)
+                mark = self.peek_event().start_mark  # type: ignore[union-attr]  # an alias event is next
+                return _AliasNode(Composer.compose_node(self, parent, index), mark)  # type: ignore[arg-type]
             return Composer.compose_node(self, parent, index)
 
     return _FastLoader
@@ -186,9 +186,10 @@ class _Builder:
             return items
         if node.tag != _MAP:
             return self.bad_tag(node, path)
+        assert isinstance(node, yaml.MappingNode)  # the tag says so
         return self.mapping(node, path, depth, alias_mark)
 
-    def mapping(self, node: yaml.MappingNode, path: str, depth: int, alias_mark: yaml.Mark | None) -> dict:
+    def mapping(self, node: yaml.MappingNode, path: str, depth: int, alias_mark: yaml.Mark | None) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, yaml.Mark] = {}
         for key_node, value_node in node.value:
@@ -235,7 +236,7 @@ class _Builder:
         return None
 
 
-def read_limited(path: str | os.PathLike, filename: str | None = None, max_bytes: int = MAX_BYTES) -> bytes:
+def read_limited(path: str | os.PathLike[str], filename: str | None = None, max_bytes: int = MAX_BYTES) -> bytes:
     """Read a file's bytes, refusing (PolicyError) before reading if it is larger than `max_bytes`."""
     name = filename or str(path)
     try:
@@ -270,7 +271,7 @@ def _decode(data: bytes, name: str) -> str:
                                       name, line, column, "")]) from None
 
 
-def load_yaml(source: str | bytes | os.PathLike, filename: str | None = None, *,
+def load_yaml(source: str | bytes | os.PathLike[str], filename: str | None = None, *,
               max_bytes: int = MAX_BYTES, max_alias_nodes: int = MAX_ALIAS_NODES,
               max_depth: int = MAX_DEPTH) -> tuple[Any, Positions]:
     """Parse one YAML document into JSON-typed data and its positions.
@@ -324,7 +325,7 @@ def _parse(loader_class: type, text: str, name: str, max_alias_nodes: int, max_d
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
         raise _ParserFailed(_reader_diagnostic(exc, text, name)) from None
     except _Stop as stop:
-        raise PolicyError(builder.diagnostics + [stop.diagnostic]) from None
+        raise PolicyError((builder.diagnostics if builder else []) + [stop.diagnostic]) from None
     except RecursionError:  # the composer recurses once per nesting level
         raise PolicyError([Diagnostic("too_deep", f"nesting is deeper than {max_depth} levels",
                                       name, 1, 1, "")]) from None

@@ -18,6 +18,7 @@ from engine.core.errors import EngineError, PolicyError
 from engine.core.jsonschema_errors import YAML_WORDS, schema_problems
 from engine.core.problems import Diagnostic, sort_diagnostics
 from engine.core.resources import read_schema
+from engine.questions import Question
 
 SCHEMA_FILE = "policytest.schema.json"
 Positions = Mapping[str, tuple[int, int]]  # JSON pointer -> (line, column), 1-based
@@ -30,7 +31,7 @@ class CaseFileError(EngineError):
         self.diagnostics = sort_diagnostics(diagnostics)
         super().__init__("invalid test case file:\n" + "\n".join(d.format() for d in self.diagnostics))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"code": "CaseFileError", "message": "invalid test case file",
                 "problems": [d.to_json() for d in self.diagnostics]}
 
@@ -44,12 +45,12 @@ class Case:
     pointer: str  # `/cases/<i>` in its file
     kind: str  # decide | check | apply
     at: str
-    ticket: dict
-    expect: dict
+    ticket: dict[str, Any]
+    expect: dict[str, Any]
     actor: str | None = None
     version: str | None = None  # None: the version in force at `at`
     action: str | None = None
-    payload: dict | None = None
+    payload: dict[str, Any] | None = None
     answer: str | None = None
     covers: tuple[str, ...] = ()
     known_issue: str | None = None  # the engine or policy is known to disagree with this case
@@ -64,6 +65,14 @@ class Case:
                 return self.positions[pointer][0]
             parts.pop()
         return 1
+
+    def question(self) -> Question:
+        """What this case asks the engine (under its own `version`, None: the one in force)."""
+        if self.kind == "check":
+            return Question.check(self.ticket, str(self.action), self.payload or {}, self.at, self.version)
+        if self.kind == "apply":
+            return Question.apply(self.ticket, str(self.answer), self.at, self.version)
+        return Question.decide(self.ticket, str(self.actor), self.at, self.version)
 
     @property
     def location(self) -> str:
@@ -124,14 +133,15 @@ def _load_file(path: Path) -> tuple[list[Case], list[Diagnostic]]:
             continue
         pointer = f"/cases/{index}"
         case, problem = _build_case(raw, defaults, name, pointer, positions)
-        if problem:
-            problems.append(problem)
-        else:
+        if case is not None:
             cases.append(case)
+        if problem is not None:
+            problems.append(problem)
     return (cases if not problems else []), problems
 
 
-def _build_case(raw: dict, defaults: dict, file: str, pointer: str, positions: Positions):
+def _build_case(raw: dict[str, Any], defaults: dict[str, Any], file: str, pointer: str,
+                positions: Positions) -> tuple[Case, None] | tuple[None, Diagnostic]:
     ticket = deep_merge(defaults.get("ticket") or {}, raw.get("ticket") or {})
     at = raw.get("at", defaults.get("at"))
     if at is None:

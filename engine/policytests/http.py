@@ -24,13 +24,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from engine.core import errors
 from engine.core.problems import Problem
 from engine.core.timeutil import parse_aware
+
+if TYPE_CHECKING:
+    from engine.api import Engine, VersionInfo
+    from engine.rules.compile import CompiledPolicy
+
+E = TypeVar("E", bound=errors.EngineError)
 
 SERVICE_ONLY_KEYS = ("decision_id",)
 
@@ -57,7 +63,8 @@ class HttpEngine:
     come from the same rules the service loaded (`bundle_hash` tells whether they do).
     """
 
-    def __init__(self, base_url: str, client=None, *, local=None, rules_dir: str | Path | None = None,
+    def __init__(self, base_url: str, client: httpx.Client | None = None, *, local: Engine | None = None,
+                 rules_dir: str | Path | None = None,
                  timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         if client is None:
@@ -79,27 +86,27 @@ class HttpEngine:
     def __enter__(self) -> "HttpEngine":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- the three questions -------------------------------------------------------------------------
-    def decide(self, ticket: dict, actor: str, at: datetime | str | None = None,
+    def decide(self, ticket: dict[str, Any], actor: str, at: datetime | str | None = None,
                version: str | None = None) -> dict[str, Any]:
         return self._ask("decide", {"ticket": ticket, "actor": actor}, at, version)
 
-    def check(self, ticket: dict, action: str, payload: dict | None = None,
+    def check(self, ticket: dict[str, Any], action: str, payload: dict[str, Any] | None = None,
               at: datetime | str | None = None, version: str | None = None) -> dict[str, Any]:
         body = {"ticket": ticket, "action": action}
         if payload is not None:  # the library reads None as {}; so does the service an absent payload
             body["payload"] = payload
         return self._ask("check", body, at, version)
 
-    def apply(self, ticket: dict, answer: str, at: datetime | str | None = None,
+    def apply(self, ticket: dict[str, Any], answer: str, at: datetime | str | None = None,
               version: str | None = None) -> dict[str, Any]:
         return self._ask("apply", {"ticket": ticket, "answer": answer}, at, version)
 
     # -- versions and rules --------------------------------------------------------------------------
-    def versions(self) -> list:
+    def versions(self) -> list[VersionInfo]:
         """The versions the service serves, as the library's `VersionInfo`s."""
         from engine.api import VersionInfo
 
@@ -111,21 +118,22 @@ class HttpEngine:
     @property
     def bundle_hash(self) -> str:
         """The content hash of the bundle the service decides with."""
-        return self._get("/v1/versions")["bundle_hash"]
+        return str(self._get("/v1/versions")["bundle_hash"])
 
     @property
-    def local(self):
+    def local(self) -> Engine:
         """The in-process engine behind `compiled()` (see the class docstring)."""
         if self._local is None:
             from engine.api import Engine
             self._local = Engine.from_directory(self._rules_dir)
         return self._local
 
-    def compiled(self, version: str):
+    def compiled(self, version: str) -> CompiledPolicy:
         return self.local.compiled(version)
 
     # -- transport -------------------------------------------------------------------------------------
-    def _ask(self, kind: str, body: dict, at, version) -> dict[str, Any]:
+    def _ask(self, kind: str, body: dict[str, Any], at: datetime | str | None,
+             version: str | None) -> dict[str, Any]:
         if at is not None:
             body["at"] = at.isoformat() if isinstance(at, datetime) else at
         if version is not None:
@@ -137,7 +145,7 @@ class HttpEngine:
             return {k: v for k, v in answer.items() if k not in SERVICE_ONLY_KEYS}
         raise _error(response.status_code, answer, url, kind, body.get("version"))
 
-    def _get(self, path: str) -> dict:
+    def _get(self, path: str) -> dict[str, Any]:
         url = self.base_url + path
         response = self._send("GET", url)
         answer = _json(response, url)
@@ -145,14 +153,14 @@ class HttpEngine:
             raise _error(response.status_code, answer, url, "get")
         return answer
 
-    def _send(self, method: str, url: str, body: dict | None = None):
+    def _send(self, method: str, url: str, body: dict[str, Any] | None = None) -> httpx.Response:
         try:
             return self.client.request(method, url, json=body)
         except httpx.TransportError as exc:  # refused, reset, timed out: the service did not answer
             raise ServiceError(None, "unreachable", f"{type(exc).__name__}: {exc}", url) from None
 
 
-def _json(response, url: str) -> Any:
+def _json(response: httpx.Response, url: str) -> Any:
     try:
         return response.json()
     except ValueError:
@@ -164,7 +172,7 @@ def _json(response, url: str) -> Any:
 
 # Service error code → how the library raised it. TicketError/PayloadError problems come back
 # re-rooted in the body (`/ticket/...`, `/payload/...`): the prefix is removed again.
-_BY_CODE = {
+_BY_CODE: dict[str, tuple[type[errors.EngineError], str | None]] = {
     "invalid_ticket": (errors.TicketError, "/ticket"),
     "invalid_payload": (errors.PayloadError, "/payload"),
     "invalid_input": (errors.InputError, ""),
@@ -183,12 +191,12 @@ def _error(status: int, answer: Any, url: str, kind: str, version: str | None = 
     if 400 <= status < 500 and code in _BY_CODE:
         klass, root = _BY_CODE[code]
         if klass is errors.InputError:
-            return errors.InputError(_unrooted(problems, root), message)
+            return errors.InputError(_unrooted(problems, root or ""), message)
         if root is not None:  # TicketError, PayloadError: built from their problems, as the library does
             return klass(_unrooted(problems, root))
         exc = _with_message(klass, message)
-        if klass is errors.UnknownVersionError:
-            exc.version = version  # as the library's carries it
+        if isinstance(exc, errors.UnknownVersionError):
+            exc.version = version or ""  # as the library's carries it (the version asked for)
         return exc
     if status == 422 and code == "invalid_request" and kind in _ENGINE_ORDER:
         mapped = _envelope_error(kind, problems, version)
@@ -208,7 +216,7 @@ def _unrooted(problems: list[Problem], root: str) -> list[Problem]:
     return [p.relative_to(parts) or p for p in problems]
 
 
-def _with_message(klass: type, message: str) -> errors.EngineError:
+def _with_message(klass: type[E], message: str) -> E:
     """An instance of the library's exception class carrying the service's message. These classes
     build their message from arguments (version, known list...) the answer gives only as text, so
     the instance is made without their __init__; its type, MRO and text are the library's."""
@@ -242,7 +250,7 @@ def _envelope_error(kind: str, problems: list[Problem], version: str | None) -> 
             return errors.TicketError(mine)
         if field == "/version":
             exc = _with_message(errors.UnknownVersionError, f"version: {first}")
-            exc.version = version
+            exc.version = version or ""
             return exc
         if field == "/ticket":
             return errors.TicketError(_unrooted(mine, "/ticket"))

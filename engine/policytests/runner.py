@@ -11,13 +11,18 @@ Every mismatch carries the line of the expectation that failed, so the report re
 """
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from engine.core.errors import EngineError
 from engine.policytests.files import Case
+from engine.questions import EngineLike, ask
+from engine.rules.compile import CompiledPolicy, CompiledRule
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+    from engine.policytests.http import HttpEngine
 from engine.core.timeutil import parse_aware
 
 
@@ -28,7 +33,7 @@ class Mismatch:
     expected: Any
     actual: Any
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"where": self.where, "line": self.line, "expected": self.expected, "actual": self.actual}
 
 
@@ -73,7 +78,7 @@ class CaseResult:
             lines.append(f"      {self.case.file}:{m.line}: {m.where}: expected {_show(m.expected)}, got {_show(m.actual)}")
         return "\n".join(lines)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"name": self.case.name, "file": self.case.file, "line": self.case.line(), "kind": self.case.kind,
                 "passed": self.passed, "outcome": self.outcome,
                 "known_issue": self.case.known_issue, "version": self.version, "fired": list(self.fired), "error": self.error,
@@ -86,12 +91,19 @@ def _show(value: Any) -> str:
 
 # -- running --------------------------------------------------------------------------------------
 
-def run_cases(engine, cases: Iterable[Case]) -> list[CaseResult]:
+class CaseEngine(EngineLike, Protocol):
+    """What the runner asks of an engine besides the questions: the compiled rules of a version
+    (their ids validate `covers`/`fired` and make the coverage report)."""
+
+    def compiled(self, version: str) -> CompiledPolicy: ...
+
+
+def run_cases(engine: CaseEngine, cases: Iterable[Case]) -> list[CaseResult]:
     known = all_rule_ids(engine)
     return [run_case(engine, case, known) for case in cases]
 
 
-def run_case(engine, case: Case, known_rules: set[str] | None = None) -> CaseResult:
+def run_case(engine: CaseEngine, case: Case, known_rules: set[str] | None = None) -> CaseResult:
     result = CaseResult(case)
     expect = case.expect
     known = known_rules if known_rules is not None else all_rule_ids(engine)
@@ -103,7 +115,7 @@ def run_case(engine, case: Case, known_rules: set[str] | None = None) -> CaseRes
             line = case.line(key) if key == "covers" else case.line("expect", key)
             result.mismatches.append(Mismatch(where, line, "rule ids that exist in some version", unknown))
     try:
-        answer = _ask(engine, case)
+        answer = ask(engine, case.question())
     except EngineError as exc:
         raised = type(exc).__name__
         if expect.get("error") is None:
@@ -125,20 +137,11 @@ def run_case(engine, case: Case, known_rules: set[str] | None = None) -> CaseRes
     return result
 
 
-def _ask(engine, case: Case) -> dict:
-    ticket = copy.deepcopy(case.ticket)  # a case runs many times (pytest, mutations): never share it
-    if case.kind == "check":
-        return engine.check(ticket, case.action, copy.deepcopy(case.payload or {}), at=case.at, version=case.version)
-    if case.kind == "apply":
-        return engine.apply(ticket, case.answer, at=case.at, version=case.version)
-    return engine.decide(ticket, case.actor, at=case.at, version=case.version)
-
-
 def _is_a(exc: Exception, name: str) -> bool:
     return any(klass.__name__ == name for klass in type(exc).__mro__)
 
 
-def _fired(answer: dict) -> list[str]:
+def _fired(answer: dict[str, Any]) -> list[str]:
     ids = [step.get("rule") for step in answer.get("trace") or () if isinstance(step, dict)]
     if answer.get("rule"):
         ids.append(answer["rule"])
@@ -161,7 +164,7 @@ class _Out:
             self.differ(keys, expected, actual)
 
 
-def _compare_common(case: Case, answer: dict, result: CaseResult) -> None:
+def _compare_common(case: Case, answer: dict[str, Any], result: CaseResult) -> None:
     out, expect = _Out(case, result), case.expect
     if "version" in expect:
         out.equal(("version",), expect["version"], result.version)
@@ -176,7 +179,7 @@ def _compare_common(case: Case, answer: dict, result: CaseResult) -> None:
         out.equal(("deadlines", name), when, (answer.get("deadlines") or {}).get(name, "<absent>"))
 
 
-def _compare_decision(case: Case, answer: dict, result: CaseResult) -> None:
+def _compare_decision(case: Case, answer: dict[str, Any], result: CaseResult) -> None:
     out, expect = _Out(case, result), case.expect
     actions = answer.get("actions") or {}
     for key in ("status", "pending_timed_out"):
@@ -209,7 +212,7 @@ def _compare_decision(case: Case, answer: dict, result: CaseResult) -> None:
         out.equal(("available_at", action), when, _available_at(actions.get(action)))
 
 
-def _compare_check(case: Case, answer: dict, result: CaseResult) -> None:
+def _compare_check(case: Case, answer: dict[str, Any], result: CaseResult) -> None:
     out, expect = _Out(case, result), case.expect
     violations = answer.get("violations") or []
     if "valid" in expect:
@@ -223,7 +226,7 @@ def _compare_check(case: Case, answer: dict, result: CaseResult) -> None:
             out.equal((key, code), wanted, got.get(attribute) if got else f"no {code} violation")
 
 
-def _compare_apply(case: Case, answer: dict, result: CaseResult) -> None:
+def _compare_apply(case: Case, answer: dict[str, Any], result: CaseResult) -> None:
     out, expect = _Out(case, result), case.expect
     effects = answer.get("effects") or []
     for key in ("allowed", "status", "rule"):
@@ -242,17 +245,17 @@ def _compare_apply(case: Case, answer: dict, result: CaseResult) -> None:
         out.equal(("may_reapply",), expect["may_reapply"], closed[0].get("may_reapply") if closed else "no closed effect")
 
 
-def _codes(value: Any) -> list:
+def _codes(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _action_summary(action: dict | None) -> Any:
+def _action_summary(action: dict[str, Any] | None) -> Any:
     if action is None:
         return "<no such action in the decision>"
     return {"allowed": action.get("allowed"), "denials": sorted(d.get("code") for d in action.get("denials") or ())}
 
 
-def _available_at(action: dict | None) -> Any:
+def _available_at(action: dict[str, Any] | None) -> Any:
     if action is None:
         return "<no such action in the decision>"
     times = [d["unlock"]["available_at"] for d in action.get("denials") or ()
@@ -282,7 +285,7 @@ def same(expected: Any, actual: Any) -> bool:
         return type(expected) is type(actual) and expected == actual
     if isinstance(expected, str) and isinstance(actual, str) and expected != actual:
         return _same_instant(expected, actual)
-    return expected == actual
+    return bool(expected == actual)
 
 
 def _key(value: Any) -> str:
@@ -298,21 +301,21 @@ def _same_instant(a: str, b: str) -> bool:
 
 # -- coverage -------------------------------------------------------------------------------------
 
-def all_rule_ids(engine) -> set[str]:
+def all_rule_ids(engine: CaseEngine) -> set[str]:
     return {rule_id for version in _versions(engine) for rule_id in engine.compiled(version).rules}
 
 
-def _versions(engine) -> list[str]:
+def _versions(engine: CaseEngine) -> list[str]:
     return [info.version for info in engine.versions()]
 
 
-def _fingerprint(rule) -> str:
+def _fingerprint(rule: CompiledRule) -> str:
     """What makes a rule behave as it does: stage, actions, resolved condition, effect."""
     return json.dumps([rule.stage, list(rule.actions), rule.dropped, rule.condition, rule.python, rule.effect],
                       sort_keys=True, ensure_ascii=False, default=str)
 
 
-def coverage(engine, results: Iterable[CaseResult]) -> list[dict]:
+def coverage(engine: CaseEngine, results: Iterable[CaseResult]) -> list[dict[str, Any]]:
     """Per version: its rules, those some case run under that version fired, and the gaps.
     `changed` are the rules new or different from the previous version (what its cases must
     reach); `dropped` never fire (a null limit) and are not counted."""
@@ -322,7 +325,8 @@ def coverage(engine, results: Iterable[CaseResult]) -> list[dict]:
         if r.version:
             fired_by_version.setdefault(r.version, set()).update(r.fired)
             covered_by_version.setdefault(r.version, set()).update(r.case.covers)
-    report, previous = [], {}
+    report: list[dict[str, Any]] = []
+    previous: dict[str, str] = {}
     for version in _versions(engine):
         rules = engine.compiled(version).rules
         live = [rid for rid, rule in rules.items() if not rule.dropped]
@@ -343,7 +347,7 @@ def coverage(engine, results: Iterable[CaseResult]) -> list[dict]:
     return report
 
 
-def format_coverage(report: list[dict]) -> str:
+def format_coverage(report: list[dict[str, Any]]) -> str:
     lines = []
     for v in report:
         lines.append(f"{v['version']}: {len(v['fired'])}/{v['rules']} rules fired by some case"
@@ -354,3 +358,9 @@ def format_coverage(report: list[dict]) -> str:
         if v["dropped"]:
             lines.append(f"    never fires in this version (null limit): {', '.join(v['dropped'])}")
     return "\n".join(lines)
+
+
+def _both_are_engines(local: "Engine", remote: "HttpEngine") -> tuple[CaseEngine, CaseEngine]:
+    """Never called: mypy (`make test`) proves here that the in-process engine and the HTTP client
+    both satisfy `EngineLike`, so a signature drifting on either side fails the build."""
+    return local, remote

@@ -10,19 +10,19 @@ do not load; later reloads that fail keep the last good engine (reload.py).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from contextlib import asynccontextmanager, suppress
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
 
-from engine.service import errors, handlers, meta
+from engine.service import errors
 from engine.service.decision_log import DecisionLog
 from engine.service.openapi import build_openapi
 from engine.service.reload import EngineHolder
+from engine.service.responses import dumps
+from engine.service.routes import starlette_routes
 from engine.service.settings import ServiceSettings
 from engine.service.state import ServiceState
 from engine.service.validation import RequestValidator
@@ -30,25 +30,6 @@ from engine.service.validation import RequestValidator
 logger = logging.getLogger("aftersale.service")
 
 LOG_FLUSH_SECONDS = 1.0
-
-
-def _routes() -> list[Route]:
-    return [
-        Route("/v1/decide", handlers.decide, methods=["POST"]),
-        Route("/v1/decide/batch", handlers.decide_batch, methods=["POST"]),
-        Route("/v1/check", handlers.check, methods=["POST"]),
-        Route("/v1/apply", handlers.apply, methods=["POST"]),
-        Route("/v1/wechat/decide", handlers.wechat_decide, methods=["POST"]),
-        Route("/v1/wechat/check", handlers.wechat_check, methods=["POST"]),
-        Route("/v1/versions", meta.versions, methods=["GET"]),
-        Route("/v1/versions/{version}", meta.version_document, methods=["GET"]),
-        Route("/v1/diff", meta.diff, methods=["GET"]),
-        Route("/v1/changelog", meta.changelog, methods=["GET"]),
-        Route("/healthz", meta.healthz, methods=["GET"]),
-        Route("/readyz", meta.readyz, methods=["GET"]),
-        Route("/admin/reload", meta.admin_reload, methods=["POST"]),
-        Route("/openapi.json", meta.openapi, methods=["GET"]),
-    ]
 
 
 def _load_engine(rules_dir):
@@ -62,7 +43,7 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
         settings=settings,
         validator=RequestValidator(settings.schemas_dir),
         decision_log=DecisionLog(settings.decision_log),
-        openapi=json.dumps(build_openapi(settings.schemas_dir), ensure_ascii=False).encode("utf-8"),
+        openapi=dumps(build_openapi(settings.schemas_dir)),
         preloaded_engine=engine,
     )
 
@@ -97,7 +78,7 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
             state.decision_log.close()
 
     app = Starlette(
-        routes=_routes(),
+        routes=starlette_routes(),
         lifespan=lifespan,
         exception_handlers={HTTPException: errors.http_exception, errors.ApiError: errors.api_error,
                             Exception: errors.unhandled},

@@ -14,9 +14,10 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from engine.core import errors as engine_errors
+from engine.service.responses import json_response
 
 logger = logging.getLogger("aftersale.service")
 
@@ -38,17 +39,17 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.problems = status, code, message, problems
 
-    def response(self) -> JSONResponse:
+    def response(self) -> Response:
         return error_response(self.status, self.code, self.message, self.problems)
 
 
 def error_response(status: int, code: str, message: str, problems: list[dict] | None = None,
-                   **extra: Any) -> JSONResponse:
+                   **extra: Any) -> Response:
     body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if problems is not None:
         body["problems"] = problems
     body.update(extra)
-    return JSONResponse({"error": body}, status_code=status)
+    return json_response({"error": body}, status=status)
 
 
 # Engine exceptions → (status, code). Order matters: subclasses before their bases.
@@ -83,7 +84,7 @@ def from_engine_error(exc: engine_errors.EngineError, base: str = "") -> ApiErro
     return ApiError(status, code, message, problems)
 
 
-async def http_exception(request: Request, exc: HTTPException) -> JSONResponse:
+async def http_exception(request: Request, exc: HTTPException) -> Response:
     codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 400: "bad_request"}
     message = {404: f"no route {request.method} {request.url.path}",
                405: f"method {request.method} not allowed on {request.url.path}"}.get(exc.status_code, exc.detail)
@@ -93,11 +94,11 @@ async def http_exception(request: Request, exc: HTTPException) -> JSONResponse:
     return response
 
 
-async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+async def api_error(request: Request, exc: ApiError) -> Response:
     return exc.response()
 
 
-def internal_error(request: Request | None, exc: BaseException) -> JSONResponse:
+def internal_error(request: Request | None, exc: BaseException) -> Response:
     incident = uuid.uuid4().hex[:16]
     where = f"{request.method} {request.url.path}" if request is not None else "?"
     logger.error("incident %s: unhandled error on %s", incident, where, exc_info=exc)
@@ -105,5 +106,5 @@ def internal_error(request: Request | None, exc: BaseException) -> JSONResponse:
                           incident_id=incident)
 
 
-async def unhandled(request: Request, exc: Exception) -> JSONResponse:
+async def unhandled(request: Request, exc: Exception) -> Response:
     return internal_error(request, exc)

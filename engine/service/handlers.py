@@ -7,22 +7,25 @@ without an `await` in between: decisions take ~100 µs, less than a hop to the t
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.core.errors import EngineError, InputError, TicketError
+from engine.rules.durable import FactError
 from engine.service.decision_log import new_decision_id
 from engine.service.errors import ApiError, from_engine_error, internal_error
+from engine.service.platform_errors import unreadable, unreadable_input
 from engine.service.responses import json_response
 from engine.service.state import ServiceState
 from engine.service.validation import read_json
-from engine.wechat import platform_view, proposal_from_platform, ticket_from_platform
+from engine.core.timeutil import now as wall_clock
+from engine.wechat import platform_view, request_from_platform, ticket_from_platform
 
 
-def endpoint(handler: Callable) -> Callable:
+def endpoint(handler: Callable[[Request, ServiceState], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     """Every route goes through this: ApiError/EngineError become their JSON status, anything else
     a logged JSON 500 that shows no internals."""
     async def wrapped(request: Request) -> Response:
@@ -39,21 +42,34 @@ def endpoint(handler: Callable) -> Callable:
     return wrapped
 
 
-async def _body(request: Request, state: ServiceState, envelope: str) -> Any:
-    body = await read_json(request, state.settings.max_body_bytes)
-    state.validator.validate(envelope, body)
-    return body
+BodyHandler = Callable[[ServiceState, Any], Awaitable[Response]]
+
+
+def taking_body(handler: BodyHandler, envelope: str) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of a route with a request body (routes.py names the envelope): the body is read,
+    parsed and checked against `schemas/requests/<envelope>.schema.json` once, then handed over."""
+    async def with_body(request: Request, state: ServiceState) -> Response:
+        body = await read_json(request, state.settings.max_body_bytes)
+        state.validator.validate(envelope, body)
+        return await handler(state, body)
+    with_body.__name__ = handler.__name__
+    with_body.__doc__ = handler.__doc__
+    return endpoint(with_body)
 
 
 async def _compute(state: ServiceState, kind: str, body: dict, call: Callable[[Any], dict],
                    *, actor: str | None = None) -> tuple[dict, str]:
     """Run one engine call on the current engine, stamp and log it. Returns (result, decision_id)."""
-    with state.holder.lease() as generation:
+    holder = state.holder
+    assert holder is not None  # routes answer only after the lifespan set it
+    with holder.lease() as generation:
         try:
             if state.settings.offload:  # measurement mode only (bench/README.md); the lease spans the hop
                 result = await run_in_threadpool(call, generation.engine)
             else:
                 result = call(generation.engine)
+        except FactError as exc:  # a value the schema let through but the rules runtime refuses
+            raise unreadable_input(body, exc) from None
         except EngineError as exc:
             raise from_engine_error(exc) from None
     decision_id = new_decision_id()
@@ -75,9 +91,7 @@ def _answer(result: dict, decision_id: str) -> Response:
     return json_response(result, headers={"x-decision-id": decision_id})
 
 
-@endpoint
-async def decide(request: Request, state: ServiceState) -> Response:
-    body = await _body(request, state, "decide")
+async def decide(state: ServiceState, body: Any) -> Response:
     result, decision_id = await _compute(
         state, "decide", body,
         lambda engine: engine.decide(body["ticket"], body["actor"], at=body.get("at"), version=body.get("version")),
@@ -85,9 +99,7 @@ async def decide(request: Request, state: ServiceState) -> Response:
     return _answer(result, decision_id)
 
 
-@endpoint
-async def check(request: Request, state: ServiceState) -> Response:
-    body = await _body(request, state, "check")
+async def check(state: ServiceState, body: Any) -> Response:
     result, decision_id = await _compute(
         state, "check", body,
         lambda engine: engine.check(body["ticket"], body["action"], body.get("payload") or {},
@@ -95,9 +107,7 @@ async def check(request: Request, state: ServiceState) -> Response:
     return _answer(result, decision_id)
 
 
-@endpoint
-async def apply(request: Request, state: ServiceState) -> Response:
-    body = await _body(request, state, "apply")
+async def apply(state: ServiceState, body: Any) -> Response:
     result, decision_id = await _compute(
         state, "apply", body,
         lambda engine: engine.apply(body["ticket"], body["answer"], at=body.get("at"), version=body.get("version")),
@@ -105,12 +115,10 @@ async def apply(request: Request, state: ServiceState) -> Response:
     return _answer(result, decision_id)
 
 
-@endpoint
-async def decide_batch(request: Request, state: ServiceState) -> Response:
+async def decide_batch(state: ServiceState, body: Any) -> Response:
     """All items are answered by one engine (one lease), each logged with its own decision_id.
     A bad item (schema) fails the whole request with pointers `/items/<i>/...`; an item the engine
     refuses (unknown scenario, unknown version) gets its own `error` and the others still answer."""
-    body = await _body(request, state, "decide-batch")
     results: list[dict] = []
     with state.holder.lease() as generation:
         for index, item in enumerate(body["items"]):
@@ -136,36 +144,63 @@ async def decide_batch(request: Request, state: ServiceState) -> Response:
 
 # -- platform payloads ------------------------------------------------------------------------------
 
-@endpoint
-async def wechat_decide(request: Request, state: ServiceState) -> Response:
-    body = await _body(request, state, "wechat-decide")
+async def wechat_decide(state: ServiceState, body: Any) -> Response:
+    result, decision_id = await _compute(state, "decide", body, lambda engine: platform_decide(engine, body),
+                                         actor=body["actor"])
+    return _answer(result, decision_id)
 
-    def call(engine):
+
+
+async def wechat_check(state: ServiceState, body: Any) -> Response:
+    result, decision_id = await _compute(state, "check", body, lambda engine: platform_check(engine, body),
+                                         actor="merchant")
+    return _answer(result, decision_id)
+
+
+def platform_decide(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """/v1/wechat/decide on one engine: the decision in the platform's view, or ApiError 4xx."""
+    @_readable(body, ("order", "context"))
+    def call(engine: Any) -> dict[str, Any]:
+        warnings: list[dict[str, Any]] = []
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
-                                                        base="/order", context_base="/context"))
+                                                        base="/order", context_base="/context", warnings=warnings))
         result = _from_platform_ticket(lambda: engine.decide(ticket, body["actor"], at=body.get("at"),
                                                              version=body.get("version")))
-        return platform_view(result)
-
-    result, decision_id = await _compute(state, "decide", body, call, actor=body["actor"])
-    return _answer(result, decision_id)
+        return platform_view(result, warnings)
+    return call(engine)
 
 
-@endpoint
-async def wechat_check(request: Request, state: ServiceState) -> Response:
-    body = await _body(request, state, "wechat-check")
-
-    def call(engine):
+def platform_check(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """/v1/wechat/check on one engine: the check in the platform's view, or ApiError 4xx."""
+    @_readable(body, ("order", "context", "body"))
+    def call(engine: Any) -> dict[str, Any]:
+        warnings: list[dict[str, Any]] = []
         ticket = _platform(lambda: ticket_from_platform(body["order"], body["context"], policy=engine,
-                                                        base="/order", context_base="/context"))
-        version = body.get("version") or engine.version_at(body.get("at"))
-        action, payload = _platform(lambda: proposal_from_platform(body["body"], ticket, engine.policy(version),
-                                                                   base="/body"))
-        result = _from_platform_ticket(lambda: engine.check(ticket, action, payload, at=body.get("at"), version=version))
-        return platform_view(result)
+                                                        base="/order", context_base="/context", warnings=warnings))
+        at = body.get("at") or wall_clock()  # the body's action and its check are judged at one moment
+        action, payload = _platform(lambda: request_from_platform(body["body"], ticket, engine, at=at,
+                                                                  version=body.get("version"),
+                                                                  endpoint=body.get("endpoint"), base="/body"))
+        result = _from_platform_ticket(lambda: engine.check(ticket, action, payload, at=at, version=body.get("version")))
+        return platform_view(result, warnings)
+    return call(engine)
 
-    result, decision_id = await _compute(state, "check", body, call, actor="merchant")
-    return _answer(result, decision_id)
+
+# What a platform payload the mapping does not expect can raise (see platform_errors.py): the
+# mapping's own bug shows up here too, but located at the value that triggered it, never a 500.
+_UNREADABLE = (TypeError, ValueError, OverflowError, OSError, KeyError, AttributeError, IndexError, RecursionError,
+               FactError)
+
+
+def _readable(body: dict, parts: tuple[str, ...]) -> Callable[[Callable[[Any], dict]], Callable[[Any], dict]]:
+    def wrap(call: Callable[[Any], dict]) -> Callable[[Any], dict]:
+        def guarded(engine: Any) -> dict:
+            try:
+                return call(engine)
+            except _UNREADABLE as exc:
+                raise unreadable(body, parts, exc) from None
+        return guarded
+    return wrap
 
 
 def _platform(call: Callable[[], Any]) -> Any:

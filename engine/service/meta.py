@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import os
 import signal
+from datetime import datetime
 from pathlib import Path
 
 from starlette.requests import Request
@@ -16,7 +17,8 @@ from engine.service.errors import ApiError
 from engine.service.handlers import endpoint
 from engine.service.responses import json_response
 from engine.service.state import ServiceState
-from engine.core.timeutil import now as wall_clock, parse_aware
+from engine.core.jsonschema_errors import TIME_MESSAGES, time_problem
+from engine.core.timeutil import now as wall_clock
 
 # Set by `aftersale serve` when it supervises several workers: POST /admin/reload reaches one
 # worker, which asks the supervisor to pass SIGHUP on to every worker.
@@ -59,11 +61,10 @@ def _in_force(engine, at=None) -> str | None:
 @endpoint
 async def versions(request: Request, state: ServiceState) -> Response:
     at_text = request.query_params.get("at")
-    try:
-        at = parse_aware(at_text) if at_text else wall_clock()
-    except ValueError as exc:
+    at = time_problem(at_text) if at_text else wall_clock()
+    if not isinstance(at, datetime):  # the contract's one time syntax and range, as in request bodies
         raise ApiError(422, "invalid_request", "bad query parameter",
-                       [{"path": "/at", "code": "bad_time", "message": f"`at`: {exc}"}]) from None
+                       [{"path": "/at", "code": at, "message": TIME_MESSAGES[at].format(field="`at`", text=at_text)}])
     with state.holder.lease() as generation:
         engine = generation.engine
         return json_response({

@@ -1,7 +1,15 @@
-"""The OpenAPI 3.1 document, generated from the JSON Schema files (the contract), never written
-by hand: every `schemas/**/*.schema.json` becomes a component (named by its path: `ticket`,
-`requests.decide`), its cross-file `$ref`s rewritten to point at components, and each route names
-the components it takes and returns. Change a schema file and /openapi.json follows."""
+"""The OpenAPI 3.1 document, generated from the route table (routes.py) and the JSON Schema files
+(the contract), never written by hand. Change a schema file or a route and /openapi.json follows.
+
+Built for client generators and offline validators:
+- every schema a route uses is a component, and so is every definition those schemas reference
+  (`ticket.proposal` is `$defs/proposal` of `schemas/ticket.schema.json`): definitions are hoisted
+  to `#/components/schemas/<name>` instead of being reached by `#/components/schemas/x/$defs/y`,
+  which generators such as openapi-python-client cannot follow;
+- every `$ref` is local (`#/components/schemas/...`): no `$id` is kept, so nothing names a host a
+  validator would try to fetch;
+- each operation has an `operationId` (the generated function's name) and a tag.
+"""
 from __future__ import annotations
 
 import copy
@@ -9,113 +17,135 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+from engine.service.routes import ROUTES, Schema
 from engine.service.validation import SchemaStore
-
-# (method, path, summary, request component or None, response component or None, error statuses)
-ROUTES: list[tuple[str, str, str, str | None, str | None, tuple[int, ...]]] = [
-    ("post", "/v1/decide", "what may this actor do now on this ticket", "requests.decide", "decision", (400, 404, 413, 422)),
-    ("post", "/v1/decide/batch", "several decide questions, one policy bundle", "requests.decide-batch", None, (400, 413, 422)),
-    ("post", "/v1/check", "is this concrete action (with its payload) valid now", "requests.check", "check", (400, 404, 413, 422)),
-    ("post", "/v1/apply", "what happens when the buyer answers (or times out)", "requests.apply", "apply", (400, 404, 413, 422)),
-    ("post", "/v1/wechat/decide", "decide from the platform's after_sale_order", "requests.wechat-decide", "decision", (400, 404, 413, 422)),
-    ("post", "/v1/wechat/check", "check a merchantupdateaftersale body", "requests.wechat-check", "check", (400, 404, 413, 422)),
-    ("get", "/v1/versions", "versions with effective windows, the one in force, the bundle hash", None, None, (422,)),
-    ("get", "/v1/versions/{version}", "one version's policy document as JSON", None, "policy", (404,)),
-    ("get", "/v1/diff", "semantic diff of two versions (?from=A&to=B)", None, None, (404, 422)),
-    ("get", "/v1/changelog", "the changelog generated from the policy files", None, None, (422,)),
-    ("get", "/healthz", "liveness", None, None, ()),
-    ("get", "/readyz", "readiness, loaded versions, bundle hash, last reload error", None, None, (503,)),
-    ("post", "/admin/reload", "reload the rules directory now (all workers)", None, None, (401, 422)),
-]
 
 STATUS_TEXT = {400: "malformed JSON", 401: "missing or wrong admin token", 404: "unknown version or route",
                413: "body over the size limit", 422: "the body, ticket or payload is invalid (every problem, located)",
-               503: "not ready"}
+               500: "internal error (no internals shown; the server log names the incident)", 503: "not ready"}
+
+ERROR = "requests/error"
+COMPONENTS = "#/components/schemas/"
+# keys that only annotate: a schema made of `$ref` and these is an alias of its target
+_ANNOTATIONS = {"title", "description", "$comment", "examples"}
 
 
-def _component_name(store: SchemaStore, uri: str) -> str:
-    relative = store.file_of[uri.split("#", 1)[0]].as_posix()
-    return relative.removesuffix(".schema.json").replace("/", ".")
+class _Hoister:
+    """Turns (schema file, JSON pointer) targets into named components, following `$ref`s."""
 
+    def __init__(self, store: SchemaStore) -> None:
+        self.store = store
+        self.components: dict[str, Any] = {}
+        self._names: dict[tuple[str, str], str] = {}   # (document uri, fragment) → component name
 
-def _refs(node: Any, base: str) -> set[str]:
-    if isinstance(node, dict):
-        found = {urljoin(base, node["$ref"]).partition("#")[0]} if isinstance(node.get("$ref"), str) else set()
-        for value in node.values():
-            found |= _refs(value, base)
-        return found
-    if isinstance(node, list):
-        return set().union(*(_refs(item, base) for item in node)) if node else set()
-    return set()
+    def name_of(self, uri: str, fragment: str) -> str:
+        key = (uri, fragment)
+        if key not in self._names:
+            stem = self.store.file_of[uri].as_posix().removesuffix(".schema.json").replace("/", ".")
+            parts = [p for p in fragment.strip("/").split("/") if p and p != "$defs"]
+            name = ".".join([stem, *parts])
+            if name in self._names.values():
+                raise ValueError(f"two schema locations would share the component name `{name}`")
+            self._names[key] = name
+            self.components[name] = None  # reserved: a cycle back here stays a reference
+            self.components[name] = _named_by_component(self._rewrite(self._resolve(uri, fragment), uri))
+        return self._names[key]
 
+    def named(self, reference: str) -> str:
+        """`decision` or `check#/$defs/result` (relative to the schemas directory) → component name."""
+        path, _, fragment = reference.partition("#")
+        uri = next(u for u, f in self.store.file_of.items() if f.as_posix() == f"{path}.schema.json")
+        return self.name_of(uri, fragment)
 
-def _reachable(store: SchemaStore, roots: set[str]) -> list[str]:
-    """The schema files the routes use, and the files those reference, transitively."""
-    seen: set[str] = set()
-    todo = [uri for uri in store.by_id if _component_name(store, uri) in roots]
-    while todo:
-        uri = todo.pop()
-        if uri in seen or uri not in store.by_id:
-            continue
-        seen.add(uri)
-        todo.extend(_refs(store.by_id[uri], uri))
-    return sorted(seen)
+    def _resolve(self, uri: str, fragment: str) -> Any:
+        node: Any = self.store.by_id[uri]
+        for part in (p for p in fragment.strip("/").split("/") if p):
+            part = part.replace("~1", "/").replace("~0", "~")
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        return copy.deepcopy(node)
 
-
-def _rewrite(node: Any, base: str, store: SchemaStore) -> Any:
-    if isinstance(node, dict):
-        out = {}
+    def _rewrite(self, node: Any, base: str) -> Any:
+        if isinstance(node, list):
+            return [self._rewrite(item, base) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
         for key, value in node.items():
-            if key in ("$id", "$schema"):
-                continue  # a component must not re-base references, and the document sets the dialect
+            if key in ("$id", "$schema", "$defs"):
+                continue  # no re-basing, one dialect for the document, definitions hoisted on use
             if key == "$ref" and isinstance(value, str):
-                target = urljoin(base, value)
-                document, _, fragment = target.partition("#")
-                if document in store.by_id:
-                    out[key] = f"#/components/schemas/{_component_name(store, document)}{fragment}"
-                    continue
-            out[key] = _rewrite(value, base, store)
+                document, _, fragment = urljoin(base, value).partition("#")
+                if document not in self.store.by_id:
+                    raise ValueError(f"`$ref` {value!r} in {self.store.file_of[base]} names no schema file")
+                out[key] = COMPONENTS + self.name_of(document, fragment)
+                continue
+            out[key] = self._rewrite(value, base)
         return out
-    if isinstance(node, list):
-        return [_rewrite(item, base, store) for item in node]
-    return node
 
 
-def build_openapi(schemas_dir: Path, version: str = "1") -> dict:
-    store = SchemaStore(schemas_dir)
-    roots = {name for route in ROUTES for name in (route[3], route[4]) if name} | {"requests.error"}
-    components = {_component_name(store, uri): _rewrite(copy.deepcopy(store.by_id[uri]), uri, store)
-                  for uri in _reachable(store, roots)}
+def _named_by_component(schema: Any) -> Any:
+    """Generators name a model after its `title` when there is one ("DecideWhatMayThisActorDo...");
+    the title joins the description so that the component name (`requests.decide` → RequestsDecide)
+    names it instead."""
+    if isinstance(schema, dict) and "title" in schema:
+        schema = dict(schema)
+        title = schema.pop("title")
+        schema["description"] = f"{title}. {schema['description']}" if schema.get("description") else title
+    return schema
 
-    def ref(name: str | None) -> dict:
-        if name and name in components:
-            return {"$ref": f"#/components/schemas/{name}"}
+
+def _inline(hoister: _Hoister, schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema written in the route table: `$ref`s there name components as `decision`."""
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (COMPONENTS + hoister.named(v) if k == "$ref" else walk(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+    return walk(schema)  # type: ignore[no-any-return]
+
+
+def _ref(hoister: _Hoister, schema: Schema | None) -> dict[str, Any]:
+    if schema is None:
         return {"type": "object"}
+    if isinstance(schema, dict):
+        return _inline(hoister, schema)
+    name = hoister.named(schema)
+    target = hoister.components[name]
+    while set(target) - _ANNOTATIONS == {"$ref"}:  # an alias (check.schema.json is `$ref: result`)
+        name = target["$ref"].removeprefix(COMPONENTS)
+        target = hoister.components[name]
+    return {"$ref": COMPONENTS + name}
 
-    paths: dict[str, dict] = {}
-    for method, path, summary, request, response, errors in ROUTES:
+
+def build_openapi(schemas_dir: Path, version: str = "1") -> dict[str, Any]:
+    hoister = _Hoister(SchemaStore(schemas_dir))
+    error = _ref(hoister, ERROR)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in ROUTES:
+        if not op.documented:
+            continue
         operation: dict[str, Any] = {
-            "summary": summary,
-            "operationId": (method + path).replace("/", "_").replace("{", "").replace("}", "").strip("_"),
-            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref(response)}}}},
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "tags": [op.tag],
+            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": _ref(hoister, op.response)}}}},
         }
-        if request:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(request)}}}
-        if "{version}" in path:
-            operation["parameters"] = [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}]
-        if path == "/v1/diff":
-            operation["parameters"] = [{"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
-                                       for name in ("from", "to")]
-        for status in errors + (500,):
-            operation["responses"][str(status)] = {
-                "description": STATUS_TEXT.get(status, "internal error (no internals shown; see the server log)"),
-                "content": {"application/json": {"schema": ref("requests.error")}}}
-        paths.setdefault(path, {})[method] = operation
+        if op.request:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": _ref(hoister, f"requests/{op.request}")}}}
+        if op.parameters:
+            operation["parameters"] = [{"name": p.name, "in": p.where, "required": p.required,
+                                        "description": p.description, "schema": p.schema} for p in op.parameters]
+        for status in (*op.errors, 500):
+            operation["responses"][str(status)] = {"description": STATUS_TEXT[status],
+                                                   "content": {"application/json": {"schema": error}}}
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {"title": "aftersale policy decision service", "version": version,
                  "description": "WeChat Shop 售后协商 policy as a service; vocabulary as in docs/design.md."},
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": dict(sorted(hoister.components.items()))},
     }

@@ -1,23 +1,35 @@
-"""JSON bodies out: compact UTF-8 (Chinese stays readable), datetimes as ISO 8601."""
+"""JSON bodies out: compact UTF-8 (Chinese stays readable), datetimes as ISO 8601.
+
+orjson, not the standard library: a decision serialises in ~3 µs instead of 41-50 µs with
+`json.dumps` (issue 14's measurement), and the response path runs once per decision.
+"""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
+    # orjson writes datetimes (ISO 8601), dataclasses and tuples itself; these are what remains
+    if isinstance(value, (set, frozenset)):
         return list(value)
     if hasattr(value, "to_json"):
         return value.to_json()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+def dumps(data: Any) -> bytes:
+    try:
+        return orjson.dumps(data, default=_default)
+    except orjson.JSONEncodeError:
+        # text orjson refuses (a lone surrogate from a percent-decoded URL, an int past 64 bits):
+        # the standard library writes it as an escape, so the client still gets its JSON answer
+        return json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False,
+                          default=_default).encode("ascii")
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default)
-    return Response(body.encode("utf-8"), status_code=status, headers=headers, media_type="application/json")
+    return Response(dumps(data), status_code=status, headers=headers, media_type="application/json")

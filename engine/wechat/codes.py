@@ -30,6 +30,9 @@ STATUS_TO_TICKET: dict[str, str] = {
     "USER_CANCELD": "cancelled",                         # 用户取消申请 (sic: the platform's spelling)
     "MERCHANT_FAIL": "closed",                           # 售后关闭
     "MERCHANT_REFUND_RETRY_FAIL": "closed",              # 商家打款失败，客服关闭售后
+    # 平台审核中 (in the current docs, not in the older notes): the platform is reviewing the ticket,
+    # i.e. it has stepped in; the merchant's moves wait for it like in 平台介入中.
+    "PLATFORM_PROCESSING": "platform_intervention",
 }
 
 # Statuses in which no negotiation rule applies, with the reason given in the error.
@@ -56,7 +59,11 @@ TERMINAL_TICKET_STATUSES = frozenset({"refunding", "refunded", "cancelled", "clo
 
 # -- after_sale_order.type ------------------------------------------------------------------------
 ORDER_TYPE_TO_REFUND_TYPE: dict[str, str] = {"REFUND": "refund_only", "RETURN": "return_refund"}
-OUT_OF_SCOPE_ORDER_TYPES = {"EXCHANGE": "换货 (exchange) is out of scope: the guide covers 仅退款 and 退货退款 only"}
+OUT_OF_SCOPE_ORDER_TYPES = {
+    "EXCHANGE": "换货 (exchange) is out of scope: the guide covers 仅退款 and 退货退款 only",
+    # in the current docs, not in the older notes: 补发 is neither 仅退款 nor 退货退款
+    "RESHIP": "补发 (reship) is out of scope: the guide covers 仅退款 and 退货退款 only",
+}
 
 # -- merchantupdateaftersale.type / merchant_update_detail.*_after_sale_type -------------------
 AFTER_SALE_TYPE_TO_REFUND_TYPE: dict[int, str] = {1: "refund_only", 2: "return_refund"}
@@ -69,11 +76,13 @@ MERCHANT_UPDATE_TYPE: dict[int, str] = {1: "invite_cancel", 2: "request_evidence
 # -- error codes ------------------------------------------------------------------------------------
 NEGOTIATION_REQUIRED = 10021068   # rejectapply: 「当前售后暂不支持直接拒绝，需先使用「售后协商」…」
 STATUS_DOES_NOT_ALLOW = 10021041  # the after-sale's status does not allow the operation
+OPEN_COMPLAINT = 10021051         # rejectapply: 存在进行中的纠纷单
 
 # engine code -> the platform's errcode for the same refusal. Only refusals the platform
 # documents; an engine code missing here has no published counterpart (platform_view says null).
 PLATFORM_ERROR_BY_CODE: dict[str, int] = {
     "NEGOTIATION_REQUIRED_FIRST": NEGOTIATION_REQUIRED,
+    "OPEN_COMPLAINT": OPEN_COMPLAINT,
     "STATUS_NOT_ALLOWED": STATUS_DOES_NOT_ALLOW,
     # while USER_WAIT_CONFIRM_UPDATE the platform's status forbids the merchant's own moves
     "AWAITING_BUYER_RESPONSE": STATUS_DOES_NOT_ALLOW,
@@ -84,6 +93,7 @@ PLATFORM_ERROR_BY_CODE: dict[str, int] = {
 PLATFORM_ERROR_TEXT: dict[int, str] = {
     NEGOTIATION_REQUIRED: "当前售后暂不支持直接拒绝，需先使用「售后协商」与买家沟通",
     STATUS_DOES_NOT_ALLOW: "当前售后单状态不允许该操作",
+    OPEN_COMPLAINT: "存在进行中的纠纷单",
 }
 
 # merchant action -> the endpoint that performs it (POST .../channels/ec/aftersale/<endpoint>).

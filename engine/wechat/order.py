@@ -41,6 +41,7 @@ CONTEXT_KEYS = {
     "negotiations_used", "last_outcome", "proposal_edits", "proposed_at", "pending_stage",
     "tracking_fixes_used", "receipt_extension_used", "return_uploaded_at", "signed_at",
     "receipt_deadline", "intercept_requested", "platform_intervention", "fetched_at",
+    "aftersale_period_ends_at",
 }
 
 
@@ -73,13 +74,17 @@ def unwrap_order(payload: Any, base: str = "") -> Reader:
     return Reader(payload, base, Problems())
 
 
-def ticket_from_platform(order_payload: dict, context: dict, *, policy: Any = None,
-                         base: str = "", context_base: str = "/context") -> dict:
+def ticket_from_platform(order_payload: dict[str, Any], context: dict[str, Any], *, policy: Any = None,
+                         base: str = "", context_base: str = "/context",
+                         warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Ticket facts (schemas/ticket.schema.json) for a WeChat after-sale order.
 
     `policy`: a Policy, or an Engine (the version in force when the proposal was made is used);
     needed only to name a pending proposal's reason; None loads the bundled rules once.
     `base` / `context_base` prefix the JSON pointers in errors (the CLI file nests both).
+    `warnings`: what was read but not understood without blocking the answer is appended here
+    (`{path, code, message}`): today an `update_reason_type` the policy does not know in the pending
+    proposal (the platform adds reasons before the policy does; no decision depends on the reason).
     Raises InputError listing every problem found."""
     order = unwrap_order(order_payload, base)
     problems = order.problems
@@ -123,8 +128,14 @@ def ticket_from_platform(order_payload: dict, context: dict, *, policy: Any = No
     }
 
     has_pending = platform_status == "USER_WAIT_CONFIRM_UPDATE"
-    pending = _pending(order, ctx, policy, ticket_type, waybill, update_time) if has_pending else None
-    ticket["negotiation"] = _negotiation(ctx, pending)
+    pending = (_pending(order, ctx, policy, ticket_type, waybill, update_time,
+                        [] if warnings is None else warnings) if has_pending else None)
+    ticket["negotiation"] = _negotiation(ctx, pending, has_pending)
+    if stepped_in:  # rejectapply answers 10021051 (存在进行中的纠纷单) while a complaint is open
+        ticket["complaint"] = {"open": True}
+    period_end = ctx.time("aftersale_period_ends_at", required=False)
+    if period_end is not None:
+        ticket["aftersale_period_ends_at"] = iso(period_end)
 
     deadline = _absolute_deadline(order, ctx, update_time)
     logistics = _return_logistics(ctx, returns, waybill, platform_status, deadline)
@@ -155,7 +166,7 @@ TICKET_SOURCES = {
 }
 
 
-def _validated(ticket: dict, order_path: str, context_base: str) -> dict:
+def _validated(ticket: dict[str, Any], order_path: str, context_base: str) -> dict[str, Any]:
     try:
         return validate_ticket(ticket)
     except TicketError as exc:
@@ -211,7 +222,7 @@ def _ticket_type(order: Reader) -> str:
 # -- fields ------------------------------------------------------------------------------------------
 
 def _buyer_reason(order: Reader) -> str | None:
-    text = order.string("reason_text", required=False)
+    text: str | None = order.string("reason_text", required=False)
     if text is None:
         text = order.string("reason", required=False)
     if text is None:
@@ -232,7 +243,7 @@ def _buyer_evidence(details: Reader | None) -> int:
 def _order_shipped(ctx: Reader, details: Reader | None, waybill: str, ticket_type: str) -> bool | None:
     """The after-sale order does not say whether the order shipped; a buyer who received the goods
     or sends them back proves it did. Otherwise the caller must say."""
-    given = ctx.boolean("order_shipped", required=False)
+    given: bool | None = ctx.boolean("order_shipped", required=False)
     if given is not None:
         return given
     received = details.boolean("receive_product", required=False) if details else None
@@ -245,10 +256,12 @@ def _order_shipped(ctx: Reader, details: Reader | None, waybill: str, ticket_typ
 
 
 def _absolute_deadline(order: Reader, ctx: Reader, update_time: int | None) -> int | None:
-    raw = order.integer("deadline", required=False, minimum=0)
+    raw: int | None = order.integer("deadline", required=False, minimum=0)
+    if raw is not None and not order.not_milliseconds("deadline", raw):
+        return None
     if raw is None or raw >= codes.DEADLINE_EPOCH_THRESHOLD:
         return raw
-    anchor = ctx.time("fetched_at", required=False, default=update_time)
+    anchor: int | None = ctx.time("fetched_at", required=False, default=update_time)
     if anchor is None:
         order.problems.add(order.at("deadline"), "deadline_without_anchor",
                            f"`deadline` {raw} is seconds left, which needs `update_time` or `context.fetched_at` to count from")
@@ -256,9 +269,13 @@ def _absolute_deadline(order: Reader, ctx: Reader, update_time: int | None) -> i
     return anchor + raw
 
 
-def _negotiation(ctx: Reader, pending: dict | None) -> dict:
+def _negotiation(ctx: Reader, pending: dict[str, Any] | None, has_pending: bool) -> dict[str, Any]:
+    """`has_pending`: the platform status says a proposal is pending (USER_WAIT_CONFIRM_UPDATE),
+    even when `merchant_update_detail` is missing (already reported: no second, spurious error)."""
     used = ctx.integer("negotiations_used")
     outcome = ctx.choice("last_outcome", LAST_OUTCOMES, "last outcome", required=False)
+    if pending is None and has_pending:
+        return {"count": used, "last_outcome": "pending"}
     if pending is not None:
         if outcome not in (None, "pending"):
             ctx.problems.add(ctx.at("last_outcome"), "contradicts_status",
@@ -282,7 +299,7 @@ def _negotiation(ctx: Reader, pending: dict | None) -> dict:
 
 
 def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill: str,
-             update_time: int | None) -> dict | None:
+             update_time: int | None, warnings: list[dict[str, Any]]) -> dict[str, Any] | None:
     detail = order.child("merchant_update_detail")
     if detail is None:
         return None
@@ -295,9 +312,19 @@ def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill:
     reason = None
     if code is not None:
         resolved = _resolve_policy(policy, proposed_at)
+        found = Problems()
         reason = reason_id_for_code(resolved, code, negotiation_type=negotiation_type, ticket_type=ticket_type,
-                                    where=detail.at("update_reason_type"), problems=order.problems)
-    pending: dict[str, Any] = {"type": negotiation_type, "reason": reason, "proposed_at": iso(proposed_at)}
+                                    where=detail.at("update_reason_type"), problems=found)
+        for item in found.items:
+            # A reason the platform added before the policy did: no decision reads the pending
+            # proposal's reason, so decide anyway and flag it. Ambiguity stays an error.
+            if item.code == "unknown_reason_code":
+                warnings.append(dict(item.to_json(), message=item.message + "; decided without it"))
+            else:
+                order.problems.add(item.path, item.code, item.message)
+    pending: dict[str, Any] = {"type": negotiation_type, "proposed_at": iso(proposed_at)}
+    if reason is not None:
+        pending["reason"] = reason
     modifies = negotiation_type == "modify_request"  # the only type that must name a new plan
     new_type = detail.choice("new_after_sale_type", codes.AFTER_SALE_TYPE_TO_REFUND_TYPE, "after-sale type",
                              required=modifies)
@@ -320,7 +347,7 @@ def _pending(order: Reader, ctx: Reader, policy: Any, ticket_type: str, waybill:
 
 
 def _return_logistics(ctx: Reader, returns: Reader | None, waybill: str, platform_status: str,
-                      deadline: int | None) -> dict | None:
+                      deadline: int | None) -> dict[str, Any] | None:
     """Present once the buyer has shipped the goods back (a waybill), or when the caller tells us
     about the return; absent otherwise, as in a hand-written ticket."""
     carrier = returns.string("delivery_name", required=False, default="") if returns else ""

@@ -19,12 +19,16 @@ BODY_KEYS = {"after_sale_order_id", "merchant_update_type", "type", "amount", "u
              "merchant_update_desc", "media_ids"}
 
 
-def proposal_from_platform(request_body: dict, ticket: dict, policy: Any, *, base: str = "") -> tuple[str, dict]:
+def proposal_from_platform(request_body: dict[str, Any], ticket: dict[str, Any], policy: Any, *, base: str = "",
+                           pending_live: bool | None = None) -> tuple[str, dict[str, Any]]:
     """(`negotiate` or `modify_negotiation`, check payload) for a merchantupdateaftersale body.
 
-    `modify_negotiation` when the ticket already has a pending proposal (the platform uses one
-    endpoint for both). `policy` is the Policy version the request is judged by: it maps
-    `update_reason_type` to a reason id. Raises InputError with pointers into the body."""
+    `modify_negotiation` when the ticket has a pending proposal that still awaits the buyer (the
+    platform uses one endpoint for both). `pending_live`: whether it does at the moment asked;
+    None means "the ticket's pending proposal, if any, is live" (a caller without a clock).
+    engine/wechat/calls.py asks the engine, so a timed-out proposal makes the body a new
+    negotiation, as `decide` says. `policy` is the Policy version the request is judged by: it
+    maps `update_reason_type` to a reason id. Raises InputError with pointers into the body."""
     if not isinstance(request_body, dict):
         raise InputError([{"path": base or "/", "code": "wrong_type",
                            "message": f"the request body must be an object, not {json_type(request_body)}"}],
@@ -58,5 +62,5 @@ def proposal_from_platform(request_body: dict, ticket: dict, policy: Any, *, bas
     payload["evidence_count"] = len(body.string_list("media_ids", required=False, default=[]))
 
     problems.raise_if_any("cannot read the merchantupdateaftersale body")
-    pending = (ticket.get("negotiation") or {}).get("pending")
-    return ("modify_negotiation" if pending else "negotiate"), payload
+    live = bool((ticket.get("negotiation") or {}).get("pending")) if pending_live is None else pending_live
+    return ("modify_negotiation" if live else "negotiate"), payload

@@ -8,14 +8,18 @@ one `InputError` at the boundary.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from engine.core.errors import InputError
 from engine.core.jsonschema_errors import json_type
 from engine.core.problems import Problem, unique
-from engine.core.timeutil import NaiveTimeError, parse_aware, to_epoch
+from engine.core.timeutil import NaiveTimeError, iso, parse_aware, to_epoch
 
 MISSING: Any = object()
+
+# Epoch values from here on are milliseconds, not seconds: 10**11 s is the year 5138, while
+# 10**11 ms is 1973-03-03, so no real value of either kind is ambiguous.
+EPOCH_MILLISECONDS_FROM = 10**11
 
 
 def pointer(base: str, *parts: Any) -> str:
@@ -40,7 +44,7 @@ class Reader:
     """One JSON object at `path`. Every getter returns the value, or `default` after recording a
     problem (so the caller can carry on and collect the next one)."""
 
-    def __init__(self, data: dict, path: str, problems: Problems) -> None:
+    def __init__(self, data: dict[str, Any], path: str, problems: Problems) -> None:
         self.data = data
         self.path = path
         self.problems = problems
@@ -113,7 +117,7 @@ class Reader:
             return default
         return value
 
-    def choice(self, key: str, table: dict, what: str, required: bool = True, default: Any = None) -> Any:
+    def choice(self, key: str, table: Mapping[Any, Any], what: str, required: bool = True, default: Any = None) -> Any:
         """A value that must be a key of `table` (ints stay ints, strings stay strings)."""
         value = self._raw(key, required)
         if value is MISSING:
@@ -126,8 +130,26 @@ class Reader:
         return table[value]
 
     def epoch(self, key: str, required: bool = True, default: Any = None) -> Any:
-        """Epoch seconds (the platform's time format); must be positive."""
-        return self.integer(key, required, default, minimum=1)
+        """Epoch seconds (the platform's time format); must be positive, and not milliseconds."""
+        value = self.integer(key, required, default, minimum=1)
+        if value is not default and not self.not_milliseconds(key, value):
+            return default
+        return value
+
+    def not_milliseconds(self, key: str, value: int) -> bool:
+        """False, after recording a located problem, when `value` can only be epoch milliseconds.
+
+        The platform sends epoch seconds. Milliseconds are a common integration slip; read as
+        seconds they fall in the year 57781 (and crash every date function), so they are refused
+        with the value the caller meant, rather than guessed: a caller that slipped here may have
+        slipped elsewhere too (docs/wechat.md, "Mapping rules")."""
+        if value < EPOCH_MILLISECONDS_FROM:
+            return True
+        meant = iso(value // 1000) if value // 1000 < EPOCH_MILLISECONDS_FROM else "out of range"
+        self.problems.add(self.at(key), "epoch_milliseconds",
+                          f"`{key}` {value} is epoch milliseconds ({meant}); the platform's times are epoch "
+                          f"seconds: send {value // 1000}")
+        return False
 
     def time(self, key: str, required: bool = True, default: Any = None) -> Any:
         """A time given by a caller (context): epoch seconds, or ISO 8601 with an offset → epoch."""
@@ -138,7 +160,7 @@ class Reader:
             if value < 1:
                 self.problems.add(self.at(key), "below_minimum", f"`{key}` must be a positive epoch, not {value}")
                 return default
-            return value
+            return value if self.not_milliseconds(key, value) else default
         if isinstance(value, str):
             try:
                 return to_epoch(parse_aware(value))
@@ -152,7 +174,7 @@ class Reader:
                           f"`{key}` must be epoch seconds or ISO 8601 with an offset, not {json_type(value)} `{json.dumps(value, ensure_ascii=False)}`")
         return default
 
-    def unknown_keys(self, known: set[str] | dict) -> None:
+    def unknown_keys(self, known: set[str] | dict[str, Any]) -> None:
         for key in self.data:
             if key not in known:
                 self.problems.add(self.at(key), "unknown_field",

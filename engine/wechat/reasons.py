@@ -38,4 +38,4 @@ def reason_id_for_code(policy: Any, code: int, *, negotiation_type: str | None, 
                          f"({', '.join(r.id for r in candidates)}) and the request does not tell them apart")
             return None
         candidates = narrowed
-    return candidates[0].id
+    return str(candidates[0].id)

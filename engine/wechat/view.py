@@ -20,9 +20,12 @@ from engine.wechat import codes
 
 
 
-def platform_view(result: dict) -> dict:
-    """A copy of a decide / check / apply result with the platform's errcodes added."""
+def platform_view(result: dict[str, Any], warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A copy of a decide / check / apply result with the platform's errcodes added, and the
+    mapping's `warnings` (what it read but did not understand, e.g. an unknown reason code) when any."""
     out = copy.deepcopy(result)
+    if warnings:
+        out["warnings"] = list(warnings)
     if isinstance(out.get("actions"), dict):  # a decision
         if out.get("actor") == "merchant":
             for action, entry in out["actions"].items():
@@ -38,7 +41,7 @@ def platform_error_for(code: str) -> int | None:
     return codes.PLATFORM_ERROR_BY_CODE.get(code)
 
 
-def _fill(findings: list[dict]) -> None:
+def _fill(findings: list[dict[str, Any]]) -> None:
     for finding in findings:
         if finding.get("platform_error") is None:
             mapped = platform_error_for(finding.get("code", ""))
@@ -46,7 +49,7 @@ def _fill(findings: list[dict]) -> None:
                 finding["platform_error"] = mapped
 
 
-def _platform_block(action: str, allowed: Any, findings: list[dict]) -> dict:
+def _platform_block(action: str, allowed: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
     if allowed:
         errcode: int | None = 0
     else:

@@ -72,7 +72,7 @@ def check_bundle(bundle: Any) -> list[Diagnostic]:
     return problems
 
 
-def _run(check: Callable, subject: Any, file: str) -> list[Diagnostic]:
+def _run(check: Callable[..., Any], subject: Any, file: str) -> list[Diagnostic]:
     # A crashing check is a bug in the checker, not in the policy. It is reported as a diagnostic
     # (the run still lists every other problem, and tests fail on it) rather than a traceback.
     try:

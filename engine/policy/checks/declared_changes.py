@@ -23,8 +23,9 @@ from engine.core.timeutil import parse_aware
 
 # Documents are engine.bundle.PolicyDocument (validation) or engine.history.VersionDocument (diff,
 # tests): both carry `data`, `positions` and `path`; the bundle's also a display name, `file`.
-def _data(document: Any) -> dict:
-    return document.data
+def _data(document: Any) -> dict[str, Any]:
+    data: dict[str, Any] = document.data
+    return data
 
 
 def _filename(document: Any) -> str:
@@ -32,7 +33,8 @@ def _filename(document: Any) -> str:
 
 
 def _position(document: Any, pointer: str) -> tuple[int, int]:
-    return document.positions.nearest(pointer, at_key=True)
+    line, column = document.positions.nearest(pointer, at_key=True)
+    return int(line), int(column)
 
 
 def _effective(document: Any) -> float:
@@ -43,14 +45,14 @@ def _effective(document: Any) -> float:
         return 0.0
 
 
-def _declared(data: dict) -> list[tuple[int, dict]]:
+def _declared(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
     changes = data.get("changes")
     if not isinstance(changes, list):
         return []
     return [(i, c) for i, c in enumerate(changes) if isinstance(c, dict)]
 
 
-def _touches(declared: dict) -> tuple[str, ...]:
+def _touches(declared: dict[str, Any]) -> tuple[str, ...]:
     value = declared.get("touches")
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
@@ -93,7 +95,7 @@ def check_pair(older: Any, newer: Any) -> list[Diagnostic]:
     return out
 
 
-def _unused_prefixes(newer: Any, file: str, index: int, item: dict, changes: list) -> list[Diagnostic]:
+def _unused_prefixes(newer: Any, file: str, index: int, item: dict[str, Any], changes: list[Any]) -> list[Diagnostic]:
     """A `touches` prefix that covers nothing that changed (annotations included) is stale or
     misspelt: a warning, because the declaration may still be right as a whole."""
     out = []

@@ -20,7 +20,7 @@ ORDER_OPS = ("lt", "lte", "gt", "gte")
 
 
 class _RuleContext:
-    def __init__(self, doc: Any, rule: dict, base: str) -> None:
+    def __init__(self, doc: Any, rule: dict[str, Any], base: str) -> None:
         self.doc = doc
         self.rule = rule
         self.base = base
@@ -50,12 +50,12 @@ class _RuleContext:
                                       f"`{value}` is not a value of fact `{spec.name}` (one of: {listed})",
                                       did_you_mean(value, list(allowed)))
 
-    def allowed_values(self, spec: FactSpec) -> tuple | None:
+    def allowed_values(self, spec: FactSpec) -> tuple[Any, ...] | None:
         if isinstance(spec.values, str) and spec.values.startswith("doc:"):
             return tuple(item["id"] for item in self.doc.data.get(spec.values[4:]) or [])
-        return spec.values
+        return None if spec.values is None or isinstance(spec.values, str) else tuple(spec.values)
 
-    def param(self, operand: dict, where: str) -> tuple[Any, list[Diagnostic]]:
+    def param(self, operand: dict[str, Any], where: str) -> tuple[Any, list[Diagnostic]]:
         """Resolve `{param: ...}`; returns (value, diagnostics)."""
         try:
             return resolve_param(self.doc.data, operand["param"], where), []
@@ -68,7 +68,7 @@ def _word(fact_type: str) -> str:
     return {BOOL: "boolean", INT: "integer", STR: "string"}[fact_type]
 
 
-def _walk(ctx: _RuleContext, node: dict, where: str) -> Iterator[Diagnostic]:
+def _walk(ctx: _RuleContext, node: dict[str, Any], where: str) -> Iterator[Diagnostic]:
     for key, value in node.items():
         child = pointer_join(where, key)
         if key in ("all", "any"):
@@ -120,7 +120,7 @@ def _comparison(ctx: _RuleContext, spec: FactSpec, op: str, operand: Any, where:
                     for d in ctx.literal(spec, value, where))
 
 
-def _time_expr(ctx: _RuleContext, expr: dict, where: str) -> Iterator[Diagnostic]:
+def _time_expr(ctx: _RuleContext, expr: dict[str, Any], where: str) -> Iterator[Diagnostic]:
     spec, problems = ctx.spec(expr["fact"], f"{where}/fact", at_key=False)
     yield from problems
     if spec is not None and spec.type != INT:

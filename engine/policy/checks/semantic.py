@@ -19,7 +19,7 @@ from engine.policy.yamlsafe import pointer_join
 ID_LISTS = ("changes", "negotiation_types", "reasons", "scenarios", "categories", "carriers", "rules")
 
 
-def _items(doc: Any, list_name: str) -> Iterator[tuple[int, dict]]:
+def _items(doc: Any, list_name: str) -> Iterator[tuple[int, dict[str, Any]]]:
     yield from enumerate(doc.data.get(list_name) or [])
 
 
@@ -65,7 +65,7 @@ def duplicate_ids(doc: Any) -> Iterator[Diagnostic]:
 @register_document_check
 def duplicate_platform_codes(doc: Any) -> Iterator[Diagnostic]:
     """The platform's codes map back to one item (engine/wechat reads `update_reason_type`)."""
-    groups: dict[tuple, int] = {}
+    groups: dict[tuple[Any, ...], int] = {}
     for list_name in ("negotiation_types", "reasons"):
         for index, item in _items(doc, list_name):
             if "platform_code" not in item:
@@ -95,14 +95,14 @@ def reason_references(doc: Any) -> Iterator[Diagnostic]:
                 yield doc.diagnostic("unknown_reference", base, f"negotiation type `{type_id}` is not in negotiation_types",
                                      at_key=True)
             for position, reason_id in enumerate(reason_ids):
-                reason = reasons.get(reason_id)
-                if reason is None:
+                found = reasons.get(reason_id)
+                if found is None:
                     yield doc.diagnostic("unknown_reference", f"{base}/{position}",
                                          f"reason `{reason_id}` is not defined in reasons",
                                          did_you_mean(reason_id, list(reasons)))
-                elif reason["negotiation_type"] != type_id:
+                elif found["negotiation_type"] != type_id:
                     yield doc.diagnostic("wrong_negotiation_type", f"{base}/{position}",
-                                         f"reason `{reason_id}` belongs to `{reason['negotiation_type']}`, "
+                                         f"reason `{reason_id}` belongs to `{found['negotiation_type']}`, "
                                          f"not `{type_id}`")
 
 

@@ -89,14 +89,14 @@ FIELD_LABELS = {
 _NAME_KEYS = ("label", "text", "name")
 
 
-def _item_name(item: dict) -> str:
+def _item_name(item: dict[str, Any]) -> str:
     for key in _NAME_KEYS:
         if isinstance(item.get(key), str):
-            return item[key]
+            return str(item[key])
     return str(item.get("id"))
 
 
-def id_names(*documents: dict) -> dict[str, str]:
+def id_names(*documents: dict[str, Any]) -> dict[str, str]:
     """id → display name over every top-level id list; the first document given wins a clash."""
     names: dict[str, str] = {}
     for document in reversed(documents):

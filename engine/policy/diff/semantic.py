@@ -62,7 +62,7 @@ class _Raw:
     label_suffix: str = ""
 
 
-def diff_documents(a: dict, b: dict, *, include_annotations: bool = False) -> list[Change]:
+def diff_documents(a: dict[str, Any], b: dict[str, Any], *, include_annotations: bool = False) -> list[Change]:
     """The changes that turn policy document `a` (older) into `b` (newer), in `b`'s order."""
     walker = _Walker(include_annotations)
     walker.mapping(a or {}, b or {}, "", top=True)
@@ -112,7 +112,7 @@ class _Walker:
         elif not _same(x, y):
             self.out.append(_Raw("changed", path, x, y))
 
-    def mapping(self, x: dict, y: dict, path: str, top: bool = False) -> None:
+    def mapping(self, x: dict[str, Any], y: dict[str, Any], path: str, top: bool = False) -> None:
         for key in list(y) + [k for k in x if k not in y]:
             if top and key in METADATA_KEYS:
                 continue
@@ -126,7 +126,7 @@ class _Walker:
             else:
                 self.value(x[key], y[key], child)
 
-    def id_list(self, x: list, y: list, path: str) -> None:
+    def id_list(self, x: list[Any], y: list[Any], path: str) -> None:
         old = {str(item["id"]): item for item in x}
         new = {str(item["id"]): item for item in y}
         if idpaths.split(path)[-1] in ORDERED_LISTS:
@@ -144,7 +144,7 @@ class _Walker:
             if item_id not in new:
                 self.out.append(_Raw("removed", idpaths.join(path, item_id), item, None))
 
-    def scalar_set(self, x: list, y: list, path: str) -> None:
+    def scalar_set(self, x: list[Any], y: list[Any], path: str) -> None:
         old, new = {str(v) for v in x}, {str(v) for v in y}
         for v in y:
             if str(v) not in old:
@@ -158,7 +158,7 @@ def _list_path(path: str) -> str:
     return "/".join(idpaths.split(path)[:-1])
 
 
-def _move_key(raw: _Raw) -> tuple:
+def _move_key(raw: _Raw) -> tuple[Any, ...]:
     segments = idpaths.split(raw.path)
     return (str(raw.element), segments[0], len(segments))
 
@@ -190,7 +190,7 @@ def _pair_moves(raws: list[_Raw]) -> list[_Raw]:
     return [moves.get(id(r), r) for r in raws if id(r) not in dropped]
 
 
-def _finish(raw: _Raw, a: dict, b: dict, names: dict[str, str]) -> Change:
+def _finish(raw: _Raw, a: dict[str, Any], b: dict[str, Any], names: dict[str, str]) -> Change:
     where, other = (a, b) if raw.kind == "removed" else (b, a)
     section = idpaths.enclosing_section(where, raw.path) or idpaths.enclosing_section(other, raw.path)
     if raw.moved_from:

@@ -1,0 +1,82 @@
+"""One way to ask a case: a `Question` (decide / check / apply, with its ticket, time and version)
+and `ask(engine, question)`, for any `EngineLike`.
+
+`EngineLike` is the surface every front end relies on: the in-process `engine.api.Engine` and the
+HTTP client `engine.policytests.http.HttpEngine` both provide it (mypy checks both in
+`engine.policytests.runner`), so one corpus of cases runs in process, from the CLI and against a
+running service alike. The policy-test runner, the regression check and the impact replay all ask
+through `ask`; none calls `decide`/`check`/`apply` on its own.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal, Mapping, Protocol, Sequence, runtime_checkable
+
+Kind = Literal["decide", "check", "apply"]
+When = datetime | str | None
+Answer = Any  # what the engine answers: today the JSON-ready dict of schemas/{decision,check,apply}.schema.json
+
+
+@runtime_checkable
+class EngineLike(Protocol):
+    """The three questions and the versions they can be asked under."""
+
+    def decide(self, ticket: dict[str, Any], actor: str, at: When = None,
+               version: str | None = None) -> Answer: ...
+
+    def check(self, ticket: dict[str, Any], action: str, payload: dict[str, Any] | None = None,
+              at: When = None, version: str | None = None) -> Answer: ...
+
+    def apply(self, ticket: dict[str, Any], answer: str, at: When = None,
+              version: str | None = None) -> Answer: ...
+
+    def versions(self) -> Sequence[Any]: ...
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question to the engine. `version` None: the version in force at `at`."""
+
+    kind: Kind
+    ticket: Mapping[str, Any] = field(repr=False)
+    at: When = None
+    version: str | None = None
+    actor: str | None = None  # decide
+    action: str | None = None  # check
+    payload: Mapping[str, Any] | None = field(default=None, repr=False)  # check
+    answer: str | None = None  # apply: accept | reject | timeout
+
+    @classmethod
+    def decide(cls, ticket: Mapping[str, Any], actor: str, at: When = None,
+               version: str | None = None) -> "Question":
+        return cls("decide", ticket, at, version, actor=actor)
+
+    @classmethod
+    def check(cls, ticket: Mapping[str, Any], action: str, payload: Mapping[str, Any] | None = None,
+              at: When = None, version: str | None = None) -> "Question":
+        return cls("check", ticket, at, version, action=action, payload=payload)
+
+    @classmethod
+    def apply(cls, ticket: Mapping[str, Any], answer: str, at: When = None,
+              version: str | None = None) -> "Question":
+        return cls("apply", ticket, at, version, answer=answer)
+
+    def under(self, version: str | None) -> "Question":
+        """The same question pinned to another version (None: the one in force)."""
+        return replace(self, version=version)
+
+
+def ask(engine: EngineLike, question: Question) -> Answer:
+    """The engine's answer to `question`; raises what the engine raises (EngineError on bad input).
+
+    The ticket and payload are copied: a question may be asked many times (under several versions,
+    by pytest and the CLI) and must never see an earlier answer's changes."""
+    ticket: dict[str, Any] = copy.deepcopy(dict(question.ticket))
+    if question.kind == "check":
+        payload = copy.deepcopy(dict(question.payload)) if question.payload is not None else {}
+        return engine.check(ticket, str(question.action), payload, at=question.at, version=question.version)
+    if question.kind == "apply":
+        return engine.apply(ticket, str(question.answer), at=question.at, version=question.version)
+    return engine.decide(ticket, str(question.actor), at=question.at, version=question.version)
