@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable
 
 from engine.core.errors import EngineError, TicketError
 from engine.core.timeutil import iso, parse_aware
@@ -25,6 +25,7 @@ from engine.decisions.ticket import validate_ticket
 from engine.history.attribution import DeclaredChange, explained_by
 from engine.history.corpus import latest_time
 from engine.history.ticket_sources import Partition, ticket_texts
+from engine.questions import EngineLike, Question, ask
 
 ACTORS = ("merchant", "buyer")
 KINDS = ("allowed_to_denied", "denied_to_allowed", "denial_codes_changed", "advice_changed",
@@ -42,12 +43,7 @@ class ImpactError(EngineError):
     """The run itself failed (not one ticket): no engine on a worker, a bundle mismatch, a lost cluster."""
 
 
-class Decider(Protocol):
-    """What the replay needs of an engine (engine.api.Engine has it)."""
-
-    bundle_hash: str
-
-    def decide(self, ticket: dict[str, Any], actor: str, at: Any = None, version: str | None = None) -> dict[str, Any]: ...
+Decider = EngineLike  # what the replay needs of an engine (engine.api.Engine is one)
 
 
 @dataclass(frozen=True)
@@ -199,10 +195,11 @@ def decision_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list
 
 # -- one partition ------------------------------------------------------------------------------------
 
-def ask_decision(engine: Decider, ticket: dict[str, Any], actor: str, at: str | None, version: str) -> dict[str, Any]:
-    """The one place the replay asks the engine (pinned version, fixed `at`): switch it to the
-    shared `ask(engine, question)` interface when that lands."""
-    return engine.decide(ticket, actor, at=at, version=version)
+def ask_decision(engine: EngineLike, ticket: dict[str, Any], actor: str, at: str | None, version: str) -> dict[str, Any]:
+    """The one place the replay asks the engine (pinned version, fixed `at`), through the shared
+    `ask(engine, question)` every replay uses."""
+    answer: dict[str, Any] = ask(engine, Question.decide(ticket, actor, at=at, version=version))
+    return answer
 
 
 def replay_partition(engine: Decider, job: Job, partition: Partition) -> PartResult:
