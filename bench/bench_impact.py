@@ -82,19 +82,24 @@ def measure(path: Path, workers: int, partition: int) -> dict[str, float]:
         built = time.monotonic() - started
         cpu_before = client.run(cpu_seconds)
         peaks = {"worker": max(client.run(rss_mib).values()), "client": rss_mib()}
+        trend: list[float] = []  # the workers' largest RSS at each tenth of the run: flat or growing?
         parts = 0
+        tenth = max(1, total // partition // 10)
 
         def on_part(part: PartResult) -> None:
             nonlocal parts
             writer.add(part.differences)
             parts += 1
-            if parts % 10 == 0:  # sample the workers' memory as the run goes
-                peaks["worker"] = max(peaks["worker"], *client.run(rss_mib).values())
+            if parts % 10 == 0 or parts % tenth == 0:  # sample the workers' memory as the run goes
+                now = max(client.run(rss_mib).values())
+                peaks["worker"] = max(peaks["worker"], now)
                 peaks["client"] = max(peaks["client"], rss_mib())
+                if parts % tenth == 0:
+                    trend.append(round(now))
 
-        started = time.monotonic()
+        started, client_cpu = time.monotonic(), cpu_seconds()
         tally = run_impact(client, job, partitions(sources, partition), plugin, total, on_part)
-        seconds = time.monotonic() - started
+        seconds, client_cpu = time.monotonic() - started, cpu_seconds() - client_cpu
         cpu = sum(client.run(cpu_seconds).values()) - sum(cpu_before.values())
     writer.finish({"tickets": tally.tickets})
     size = writer.size_bytes()
@@ -107,7 +112,10 @@ def measure(path: Path, workers: int, partition: int) -> dict[str, float]:
             # CPU the workers spent per ticket: the per-core rate, immune to other load on the machine
             "worker_cpu_us_per_ticket": round(cpu / total * 1e6, 1),
             "per_core_tickets_per_cpu_second": round(total / cpu, 1),
+            # the client's share (reading, shipping, merging, writing Parquet; here with the scheduler)
+            "client_cpu_us_per_ticket": round(client_cpu / total * 1e6, 1),
             "peak_worker_rss_mib": round(peaks["worker"], 1),
+            "worker_rss_trend_mib": trend,
             "peak_client_rss_mib": round(peaks["client"], 1),  # client + the LocalCluster's scheduler
             "differences": writer.rows, "parquet_bytes": size,
             "parquet_bytes_per_ticket": round(size / total, 2)}
