@@ -155,7 +155,9 @@ class Engine:
     def _with_response_deadline(self, ticket: dict, deciding: Policy) -> dict:
         """A pending proposal keeps the buyer window of the version in force when it was made
         (24 h before 2024-03-11, 48 h after, 二-2.1-(2)), whichever version is in force when the
-        question is asked. Returns a copy with `respond_by` set; the caller's ticket is untouched."""
+        question is asked. This is an interpretation: the guide gives the windows, not what happens
+        to a proposal pending across the change (docs/policy-notes.md). Returns a copy with
+        `respond_by` set; the caller's ticket is untouched."""
         pending = (ticket.get("negotiation") or {}).get("pending")
         if not pending or pending.get("respond_by"):
             return ticket

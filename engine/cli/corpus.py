@@ -10,6 +10,7 @@ import sys
 from functools import partial
 
 from engine.core.errors import InputError
+from engine.core.problems import Problem
 from engine.core.timeutil import iso, parse_aware
 from engine.history.corpus import DEFAULT_END, DEFAULT_START, Vocabulary
 from engine.history.corpus_out import JsonlSink, ParquetSink, corpus_slice, slices
@@ -51,7 +52,7 @@ def _time(text: str, option: str) -> datetime:
     try:
         return parse_aware(text)
     except ValueError as exc:
-        raise InputError([{"path": option, "code": "bad_time", "message": str(exc)}], f"invalid {option}") from None
+        raise InputError([Problem("bad_time", str(exc), option)], f"invalid {option}") from None
 
 
 def _invalid(option: str, code: str, message: str) -> InputError:

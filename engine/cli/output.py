@@ -18,14 +18,14 @@ def emit_json(data: Any, stream: TextIO | None = None) -> None:
 def read_json_arg(path: str, what: str) -> Any:
     """Read JSON from a file path or `-` (stdin); raise InputError naming the file on failure."""
     from engine.core.errors import InputError
+    from engine.core.problems import Problem
 
     try:
         text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
     except OSError as exc:
-        raise InputError([{"path": "", "code": "unreadable", "message": f"cannot read {what} `{path}`: {exc.strerror}"}], f"cannot read {what}") from None
+        raise InputError([Problem("unreadable", f"cannot read {what} `{path}`: {exc.strerror}")], f"cannot read {what}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError([{"path": "", "code": "malformed_json",
-                           "message": f"{what} `{path}` is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"}],
+        raise InputError([Problem("malformed_json", f"{what} `{path}` is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}")],
                          f"malformed {what}") from None

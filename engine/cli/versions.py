@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.cli.output import emit_json
 from engine.core.errors import InputError
+from engine.core.problems import Problem
 from engine.history.versions import VersionDocument, load_versions
 from engine.core.timeutil import iso, now, parse_aware
 
@@ -29,7 +30,7 @@ def parse_at(text: str | None) -> datetime:
     try:
         return parse_aware(text)
     except ValueError as exc:
-        raise InputError([{"path": "--at", "code": "bad_time", "message": str(exc)}],
+        raise InputError([Problem("bad_time", str(exc), "--at")],
                          "invalid --at") from None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.core.errors import InputError
+from engine.core.problems import Problem
 from engine.wechat.order import ticket_from_platform
 from engine.core.jsonschema_errors import json_type
 
@@ -26,13 +27,11 @@ def load_platform_ticket(path: str, policy: Any = None) -> dict[str, Any]:
 def platform_ticket_from_document(document: Any, policy: Any = None,
                                   warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     if not isinstance(document, dict):
-        raise InputError([{"path": "/", "code": "wrong_type",
-                           "message": f"a platform input file holds an object {{\"order\": ..., \"context\": ...}}, "
-                                      f"not {json_type(document)}"}], "invalid platform input")
-    problems = [{"path": f"/{key}", "code": "missing_field", "message": f"`{key}` is required"}
+        raise InputError([Problem("wrong_type", f"a platform input file holds an object {{\"order\": ..., \"context\": ...}}, "
+                                      f"not {json_type(document)}", "/")], "invalid platform input")
+    problems = [Problem("missing_field", f"`{key}` is required", f"/{key}")
                 for key in FILE_KEYS if key not in document]
-    problems += [{"path": f"/{key}", "code": "unknown_field",
-                  "message": f"unknown field `{key}` (known: {', '.join(FILE_KEYS)})"}
+    problems += [Problem("unknown_field", f"unknown field `{key}` (known: {', '.join(FILE_KEYS)})", f"/{key}")
                  for key in document if key not in FILE_KEYS]
     if problems:
         raise InputError(problems, "invalid platform input")

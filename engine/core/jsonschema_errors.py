@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterator, Mapping
 
@@ -90,78 +91,157 @@ class JsonChecker:
 
 def schema_problems(error: ValidationError, words: TypeWords = JSON_WORDS) -> Iterator[Problem]:
     """One jsonschema error → the problems a person can act on (one per missing / unknown key)."""
-    where: list[PathPart] = list(error.absolute_path)
-    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
-    x_error = schema.get("x-error")
-    kind = error.validator
-    value = error.instance
-    field = next((str(p) for p in reversed(where) if isinstance(p, str)), "value")  # a list item: its list
+    failure = _Failure(error, words)
+    translate = _BY_KEYWORD.get(str(error.validator), _other)
+    yield from translate(failure)
 
-    def problem(code: str, message: str, hint: str | None = None, parts: list[PathPart] = where) -> Problem:
-        return Problem.at(parts, code, message, hint)
 
-    if kind == "required" and isinstance(value, dict):
-        for name in error.validator_value:
-            if name not in value:
-                yield problem("missing_field", f"`{name}` is required", parts=where + [name])
-    elif kind == "additionalProperties" and isinstance(value, dict):
-        known = list(schema.get("properties", {}))
-        for name in value:
+@dataclass(frozen=True)
+class _Failure:
+    """One jsonschema error, with what every translation needs."""
+
+    error: ValidationError
+    words: TypeWords
+
+    @property
+    def where(self) -> list[PathPart]:
+        return list(self.error.absolute_path)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.error.schema if isinstance(self.error.schema, dict) else {}
+
+    @property
+    def x_error(self) -> str | None:
+        text = self.schema.get("x-error")
+        return str(text) if text else None
+
+    @property
+    def value(self) -> Any:
+        return self.error.instance
+
+    @property
+    def limit(self) -> Any:
+        return self.error.validator_value
+
+    @property
+    def field(self) -> str:
+        """The key being checked; for a list item, its list."""
+        return next((str(p) for p in reversed(self.where) if isinstance(p, str)), "value")
+
+    def problem(self, code: str, message: str, hint: str | None = None, *more: PathPart) -> Problem:
+        return Problem.at([*self.where, *more], code, message, hint)
+
+
+def _required(f: _Failure) -> Iterator[Problem]:
+    if isinstance(f.value, dict):
+        for name in f.limit:
+            if name not in f.value:
+                yield f.problem("missing_field", f"`{name}` is required", None, name)
+
+
+def _additional(f: _Failure) -> Iterator[Problem]:
+    if isinstance(f.value, dict):
+        known = list(f.schema.get("properties", {}))
+        for name in f.value:
             if name not in known:
-                yield problem("unknown_field", f"unknown field `{name}` (known: {', '.join(known) or 'none'})",
-                              did_you_mean(name, known), where + [name])
-    elif kind == "type":
-        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        hint = x_error
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and "string" in expected:
-            hint = hint or "quote it"
-        shown_types = " or ".join(words.get(t, t) for t in expected)
-        yield problem("wrong_type", f"`{field}` must be {shown_types}, not {got(value, words)}", hint)
-    elif kind in ("enum", "const"):
-        allowed = error.validator_value if kind == "enum" else [error.validator_value]
-        yield problem("unknown_value",
-                      f"{shown(value, words)} is not a known {field} (known: {', '.join(map(str, allowed))})",
-                      did_you_mean(value, allowed))
-    elif kind == "minimum":
-        code = "negative_amount" if field.endswith("amount") else "below_minimum"
-        yield problem(code, f"`{field}` must be at least {error.validator_value}, not {value}")
-    elif kind == "maximum":
-        yield problem("above_maximum", f"`{field}` must be at most {error.validator_value}, not {value}")
-    elif kind == "pattern" and isinstance(value, str) and _is_time_pattern(error.validator_value):
-        parsed = time_problem(value)
+                yield f.problem("unknown_field", f"unknown field `{name}` (known: {', '.join(known) or 'none'})",
+                                did_you_mean(name, known), name)
+
+
+def _type(f: _Failure) -> Iterator[Problem]:
+    expected = f.limit if isinstance(f.limit, list) else [f.limit]
+    hint = f.x_error
+    if isinstance(f.value, (int, float)) and not isinstance(f.value, bool) and "string" in expected:
+        hint = hint or "quote it"
+    names = " or ".join(f.words.get(t, t) for t in expected)
+    yield f.problem("wrong_type", f"`{f.field}` must be {names}, not {got(f.value, f.words)}", hint)
+
+
+def _enum(f: _Failure) -> Iterator[Problem]:
+    allowed = f.limit if f.error.validator == "enum" else [f.limit]
+    yield f.problem("unknown_value",
+                    f"{shown(f.value, f.words)} is not a known {f.field} (known: {', '.join(map(str, allowed))})",
+                    did_you_mean(f.value, allowed))
+
+
+def _minimum(f: _Failure) -> Iterator[Problem]:
+    code = "negative_amount" if f.field.endswith("amount") else "below_minimum"
+    yield f.problem(code, f"`{f.field}` must be at least {f.limit}, not {f.value}")
+
+
+def _maximum(f: _Failure) -> Iterator[Problem]:
+    yield f.problem("above_maximum", f"`{f.field}` must be at most {f.limit}, not {f.value}")
+
+
+def _pattern(f: _Failure) -> Iterator[Problem]:
+    if isinstance(f.value, str) and _is_time_pattern(f.limit):
+        parsed = time_problem(f.value)
         code = parsed if isinstance(parsed, str) else "bad_time"
-        yield problem(code, TIME_MESSAGES[code].format(field=f"`{field}`", text=value))
-    elif kind == "pattern":
-        yield problem("bad_format", f"{x_error or f'`{field}` is not in the expected form'}: got {shown(value, words)}")
-    elif kind == "propertyNames":
-        yield problem("bad_key", f"{x_error or 'key has the wrong format'}: got {shown(value, words)}")
-    elif kind == "uniqueItems" and isinstance(value, list):
-        seen: list[Any] = []
-        for index, item in enumerate(value):
-            if item in seen:
-                yield problem("duplicate_item", f"{shown(item, words)} is listed twice", parts=where + [index])
-                break
-            seen.append(item)
-    elif kind in ("maxItems", "maxProperties"):
-        yield problem("too_many", x_error or f"`{field}` holds more than {error.validator_value} entries")
-    elif kind in ("minItems", "minProperties"):
-        what = "entry" if error.validator_value == 1 else "entries"
-        yield problem("too_few", x_error or f"`{field}` needs at least {error.validator_value} {what}")
-    elif kind == "minLength":
-        yield problem("empty", f"`{field}` must not be empty")
-    elif kind == "maxLength":
-        yield problem("too_long", f"`{field}` must be at most {error.validator_value} characters")
-    elif kind == "oneOf" and x_error and isinstance(value, dict) and _all_required_alternatives(schema):
-        options = [alt["required"][0] for alt in schema["oneOf"]]
-        found = [o for o in options if o in value]
-        yield problem("one_effect", f"{x_error}; found {', '.join(f'`{f}`' for f in found) or 'none'}")
-    elif kind in ("oneOf", "anyOf") and not x_error and error.context:
-        inner = best_match(error.context)  # the branch that came closest says what to fix
-        yield from schema_problems(inner, words)
-    elif kind == "not":
-        yield problem("not_allowed", x_error or "this combination of keys is not allowed")
+        yield f.problem(code, TIME_MESSAGES[code].format(field=f"`{f.field}`", text=f.value))
     else:
-        yield problem("invalid", x_error or error.message)
+        yield f.problem("bad_format", f"{f.x_error or f'`{f.field}` is not in the expected form'}: "
+                                      f"got {shown(f.value, f.words)}")
+
+
+def _property_names(f: _Failure) -> Iterator[Problem]:
+    yield f.problem("bad_key", f"{f.x_error or 'key has the wrong format'}: got {shown(f.value, f.words)}")
+
+
+def _unique_items(f: _Failure) -> Iterator[Problem]:
+    seen: list[Any] = []
+    for index, item in enumerate(f.value if isinstance(f.value, list) else ()):
+        if item in seen:
+            yield f.problem("duplicate_item", f"{shown(item, f.words)} is listed twice", None, index)
+            return
+        seen.append(item)
+
+
+def _too_many(f: _Failure) -> Iterator[Problem]:
+    yield f.problem("too_many", f.x_error or f"`{f.field}` holds more than {f.limit} entries")
+
+
+def _too_few(f: _Failure) -> Iterator[Problem]:
+    what = "entry" if f.limit == 1 else "entries"
+    yield f.problem("too_few", f.x_error or f"`{f.field}` needs at least {f.limit} {what}")
+
+
+def _min_length(f: _Failure) -> Iterator[Problem]:
+    yield f.problem("empty", f"`{f.field}` must not be empty")
+
+
+def _max_length(f: _Failure) -> Iterator[Problem]:
+    yield f.problem("too_long", f"`{f.field}` must be at most {f.limit} characters")
+
+
+def _alternatives(f: _Failure) -> Iterator[Problem]:
+    if f.x_error and isinstance(f.value, dict) and f.error.validator == "oneOf" and _all_required_alternatives(f.schema):
+        options = [alt["required"][0] for alt in f.schema["oneOf"]]
+        found = [o for o in options if o in f.value]
+        yield f.problem("one_effect", f"{f.x_error}; found {', '.join(f'`{o}`' for o in found) or 'none'}")
+    elif not f.x_error and f.error.context:
+        # the branch that came closest says what to fix
+        yield from schema_problems(best_match(f.error.context), f.words)
+    else:
+        yield from _other(f)
+
+
+def _not(f: _Failure) -> Iterator[Problem]:
+    yield f.problem("not_allowed", f.x_error or "this combination of keys is not allowed")
+
+
+def _other(f: _Failure) -> Iterator[Problem]:
+    yield f.problem("invalid", f.x_error or f.error.message)
+
+
+# Every keyword our schemas use (anything else: `invalid` with the validator's own message).
+_BY_KEYWORD: dict[str, Callable[[_Failure], Iterator[Problem]]] = {
+    "required": _required, "additionalProperties": _additional, "type": _type, "enum": _enum, "const": _enum,
+    "minimum": _minimum, "maximum": _maximum, "pattern": _pattern, "propertyNames": _property_names,
+    "uniqueItems": _unique_items, "maxItems": _too_many, "maxProperties": _too_many, "minItems": _too_few,
+    "minProperties": _too_few, "minLength": _min_length, "maxLength": _max_length, "oneOf": _alternatives,
+    "anyOf": _alternatives, "not": _not,
+}
 
 
 def _all_required_alternatives(schema: dict[str, Any]) -> bool:

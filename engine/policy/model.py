@@ -154,78 +154,21 @@ class Policy:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> "Policy":
+        """The typed form of a document the checks found valid (no check is repeated here)."""
         from engine.core.timeutil import parse_aware
 
-        timeouts = doc["timeouts"]
-        ext = timeouts.get("receipt_extension")
-        after_sign = timeouts.get("processing_after_sign_hours")
-        limits = doc["limits"]
         return cls(
             version=str(doc["version"]),
             effective_from=parse_aware(str(doc["effective_from"])),
             title=doc.get("title", ""),
-            changes=tuple(
-                DeclaredChange(
-                    id=c["id"], text=c["text"], ref=c.get("ref", ""), section=c.get("section", ""),
-                    touches=tuple(c.get("touches", ())), affects_actions=tuple(c.get("affects_actions", ())),
-                    note=c.get("note"),
-                )
-                for c in doc.get("changes") or ()
-            ),
-            negotiation_types=tuple(
-                NegotiationType(
-                    id=t["id"], label=t["label"], platform_code=t.get("platform_code"),
-                    changeable_fields=tuple(t.get("changeable_fields", ())),
-                    fixed_fields=tuple(t.get("fixed_fields", ())),
-                    buyer_may_accept=bool(t.get("buyer_may_accept", True)), section=t["section"],
-                )
-                for t in doc["negotiation_types"]
-            ),
-            reasons=_frozen_index(
-                Reason(
-                    id=r["id"], text=r["text"], negotiation_type=r["negotiation_type"],
-                    platform_code=r.get("platform_code"),
-                    ticket_types=tuple(r.get("ticket_types") or REFUND_TYPES),
-                    evidence_required=bool(r.get("evidence_required", False)),
-                    template=r.get("template"), section=r["section"],
-                    refund_type=r.get("refund_type"),
-                )
-                for r in doc["reasons"]
-            ),
-            scenarios=_frozen_index(
-                Scenario(
-                    id=s["id"], label=s["label"],
-                    reasons=MappingProxyType({k: tuple(v or ()) for k, v in (s.get("reasons") or {}).items()}),
-                    rejection=s.get("rejection", "allowed"),
-                    buyer_reject_escalates=bool(s.get("buyer_reject_escalates", False)),
-                    section=s["section"],
-                )
-                for s in doc["scenarios"]
-            ),
-            categories=_frozen_index(
-                Category(
-                    id=c["id"], label=c["label"], refund_types=tuple(c["refund_types"]),
-                    buyer_reject_escalates=bool(c.get("buyer_reject_escalates", False)),
-                    section=c["section"],
-                )
-                for c in doc["categories"]
-            ),
+            changes=tuple(_declared_change(c) for c in doc.get("changes") or ()),
+            negotiation_types=tuple(_negotiation_type(t) for t in doc["negotiation_types"]),
+            reasons=_frozen_index(_reason(r) for r in doc["reasons"]),
+            scenarios=_frozen_index(_scenario(s) for s in doc["scenarios"]),
+            categories=_frozen_index(_category(c) for c in doc["categories"]),
             goods_kinds=tuple((doc.get("goods_kinds") or {}).get("values", ("physical", "virtual"))),
-            timeouts=Timeouts(
-                buyer_response_hours=int(timeouts["buyer_response_hours"]["value"]),
-                buyer_response_section=timeouts["buyer_response_hours"]["section"],
-                receipt_extension=ReceiptExtension(
-                    window_hours=int(ext["window_hours"]), extension_hours=int(ext["extension_hours"]),
-                    max_per_ticket=int(ext["max_per_ticket"]), section=ext["section"],
-                ) if ext else None,
-                processing_after_sign_hours=int(after_sign["value"]) if after_sign else None,
-                processing_after_sign_section=after_sign["section"] if after_sign else None,
-            ),
-            limits=Limits(
-                negotiations_per_ticket=_limit(limits["negotiations_per_ticket"]),
-                proposal_edits=_limit(limits["proposal_edits"]),
-                tracking_fixes=_limit(limits["tracking_fixes"]) if limits.get("tracking_fixes") else None,
-            ),
+            timeouts=_timeouts(doc["timeouts"]),
+            limits=_limits(doc["limits"]),
             features=MappingProxyType({
                 name: Feature(enabled=bool(f.get("enabled")), section=f.get("section", ""))
                 for name, f in (doc.get("features") or {}).items()
@@ -236,6 +179,77 @@ class Policy:
             message_placeholders=tuple(doc.get("message_placeholders") or ()),
             raw=MappingProxyType(dict(doc)),
         )
+
+
+# -- the parts of a document, each from its (valid) mapping -------------------------------------------
+
+def _declared_change(c: Mapping[str, Any]) -> DeclaredChange:
+    return DeclaredChange(
+        id=c["id"], text=c["text"], ref=c.get("ref", ""), section=c.get("section", ""),
+        touches=tuple(c.get("touches", ())), affects_actions=tuple(c.get("affects_actions", ())),
+        note=c.get("note"),
+    )
+
+
+def _negotiation_type(t: Mapping[str, Any]) -> NegotiationType:
+    return NegotiationType(
+        id=t["id"], label=t["label"], platform_code=t.get("platform_code"),
+        changeable_fields=tuple(t.get("changeable_fields", ())),
+        fixed_fields=tuple(t.get("fixed_fields", ())),
+        buyer_may_accept=bool(t.get("buyer_may_accept", True)), section=t["section"],
+    )
+
+
+def _reason(r: Mapping[str, Any]) -> Reason:
+    return Reason(
+        id=r["id"], text=r["text"], negotiation_type=r["negotiation_type"],
+        platform_code=r.get("platform_code"),
+        ticket_types=tuple(r.get("ticket_types") or REFUND_TYPES),
+        evidence_required=bool(r.get("evidence_required", False)),
+        template=r.get("template"), section=r["section"],
+        refund_type=r.get("refund_type"),
+    )
+
+
+def _scenario(s: Mapping[str, Any]) -> Scenario:
+    return Scenario(
+        id=s["id"], label=s["label"],
+        reasons=MappingProxyType({k: tuple(v or ()) for k, v in (s.get("reasons") or {}).items()}),
+        rejection=s.get("rejection", "allowed"),
+        buyer_reject_escalates=bool(s.get("buyer_reject_escalates", False)),
+        section=s["section"],
+    )
+
+
+def _category(c: Mapping[str, Any]) -> Category:
+    return Category(
+        id=c["id"], label=c["label"], refund_types=tuple(c["refund_types"]),
+        buyer_reject_escalates=bool(c.get("buyer_reject_escalates", False)),
+        section=c["section"],
+    )
+
+
+def _timeouts(timeouts: Mapping[str, Any]) -> Timeouts:
+    ext = timeouts.get("receipt_extension")
+    after_sign = timeouts.get("processing_after_sign_hours")
+    return Timeouts(
+        buyer_response_hours=int(timeouts["buyer_response_hours"]["value"]),
+        buyer_response_section=timeouts["buyer_response_hours"]["section"],
+        receipt_extension=ReceiptExtension(
+            window_hours=int(ext["window_hours"]), extension_hours=int(ext["extension_hours"]),
+            max_per_ticket=int(ext["max_per_ticket"]), section=ext["section"],
+        ) if ext else None,
+        processing_after_sign_hours=int(after_sign["value"]) if after_sign else None,
+        processing_after_sign_section=after_sign["section"] if after_sign else None,
+    )
+
+
+def _limits(limits: Mapping[str, Any]) -> Limits:
+    return Limits(
+        negotiations_per_ticket=_limit(limits["negotiations_per_ticket"]),
+        proposal_edits=_limit(limits["proposal_edits"]),
+        tracking_fixes=_limit(limits["tracking_fixes"]) if limits.get("tracking_fixes") else None,
+    )
 
 
 def _limit(node: Mapping[str, Any]) -> Limit:

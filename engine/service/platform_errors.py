@@ -55,7 +55,7 @@ def shape_problems(value: Any, path: str, depth: int = 0) -> Iterator[dict[str, 
                 continue
             if key in EPOCH_FIELDS and isinstance(item, int) and not isinstance(item, bool) and not 0 <= item < EPOCH_LIMIT:
                 hint = " (it looks like milliseconds: the platform sends seconds)" if item >= EPOCH_LIMIT else ""
-                yield {"path": where, "code": "time_out_of_range",
+                yield {"path": where, "code": "epoch_milliseconds" if item >= EPOCH_LIMIT else "bad_time",
                        "message": f"`{key}` = {item} is not an epoch time in seconds{hint}"}
                 continue
             yield from shape_problems(item, where, depth + 1)
@@ -82,6 +82,6 @@ def unreadable(body: dict[str, Any], parts: tuple[str, ...], exc: BaseException)
 def unreadable_input(body: Any, exc: BaseException) -> ApiError:
     """The 422 for a schema-valid body whose values the rules runtime still refuses (FactError)."""
     problems = list(shape_problems(body, "")) or [
-        {"path": "", "code": "out_of_range", "message": f"a value is outside what the rules compare: {exc}"}]
+        {"path": "", "code": "uncomparable_value", "message": f"a value is outside what the rules compare: {exc}"}]
     logger.info("request refused at %s: %s: %s", ", ".join(p["path"] for p in problems), type(exc).__name__, exc)
     return ApiError(422, "invalid_input", "the request has values the rules runtime cannot compare", problems)

@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.core.errors import InputError, TicketError
+from engine.core.problems import Problem
 from engine.decisions.ticket import validate_ticket
 from engine.core.timeutil import iso
 from engine.wechat import codes
@@ -50,27 +51,23 @@ def unwrap_order(payload: Any, base: str = "") -> Reader:
 
     Raises at once: nothing else can be read without it."""
     if not isinstance(payload, dict):
-        raise InputError([{"path": base or "/", "code": "wrong_type",
-                           "message": f"the platform payload must be an object, not {json_type(payload)}"}],
+        raise InputError([Problem("wrong_type", f"the platform payload must be an object, not {json_type(payload)}", base or "/")],
                          "invalid platform payload")
     if "errcode" in payload or "after_sale_order" in payload:
         errcode = payload.get("errcode", 0)
         if errcode != 0:
-            raise InputError([{"path": f"{base}/errcode", "code": "platform_error",
-                               "message": f"the platform answered errcode {errcode!r} "
-                                          f"({payload.get('errmsg', 'no errmsg')}): there is no after-sale order to read"}],
+            raise InputError([Problem("platform_error", f"the platform answered errcode {errcode!r} "
+                                          f"({payload.get('errmsg', 'no errmsg')}): there is no after-sale order to read", f"{base}/errcode")],
                              "platform error response")
         inner = payload.get("after_sale_order")
         if not isinstance(inner, dict):
             what = "missing" if inner is None else f"{json_type(inner)}, not an object"
-            raise InputError([{"path": f"{base}/after_sale_order", "code": "missing_field" if inner is None else "wrong_type",
-                               "message": f"`after_sale_order` is {what}: pass the getaftersaleorder response or its after_sale_order object"}],
+            raise InputError([Problem("missing_field" if inner is None else "wrong_type", f"`after_sale_order` is {what}: pass the getaftersaleorder response or its after_sale_order object", f"{base}/after_sale_order")],
                              "invalid platform payload")
         return Reader(inner, f"{base}/after_sale_order", Problems())
     if "after_sale_order_id" not in payload and "status" not in payload:
-        raise InputError([{"path": f"{base}/after_sale_order", "code": "missing_field",
-                           "message": "no `after_sale_order` (and the object is not one itself: it has no "
-                                      "after_sale_order_id or status)"}], "invalid platform payload")
+        raise InputError([Problem("missing_field", "no `after_sale_order` (and the object is not one itself: it has no "
+                                      "after_sale_order_id or status)", f"{base}/after_sale_order")], "invalid platform payload")
     return Reader(payload, base, Problems())
 
 
@@ -89,8 +86,7 @@ def ticket_from_platform(order_payload: dict[str, Any], context: dict[str, Any],
     order = unwrap_order(order_payload, base)
     problems = order.problems
     if not isinstance(context, dict):
-        raise InputError([{"path": context_base, "code": "wrong_type",
-                           "message": f"`context` must be an object, not {json_type(context)}"}], "invalid context")
+        raise InputError([Problem("wrong_type", f"`context` must be an object, not {json_type(context)}", context_base)], "invalid context")
     ctx = Reader(context, context_base, problems)
     ctx.unknown_keys(CONTEXT_KEYS)
     stepped_in = _platform_stepped_in(order, ctx)
@@ -196,12 +192,11 @@ def _ticket_status(order: Reader, stepped_in: bool) -> str:
     if value == "RETURN_CLOSED" and stepped_in:
         return "platform_intervention"
     if value in codes.NOT_NEGOTIABLE:
-        raise InputError([{"path": where, "code": "status_not_negotiable",
-                           "message": codes.NOT_NEGOTIABLE[value]}],
+        raise InputError([Problem("status_not_negotiable", codes.NOT_NEGOTIABLE[value], where)],
                          f"not negotiable in platform status {value}")
     message = ("`status` is required" if value is None else
                f"`{value}` is not a platform after-sale status (known: {', '.join(codes.ALL_STATUSES)})")
-    raise InputError([{"path": where, "code": "missing_field" if value is None else "unknown_status", "message": message}],
+    raise InputError([Problem("missing_field" if value is None else "unknown_status", message, where)],
                      "unknown platform status")
 
 
@@ -211,11 +206,11 @@ def _ticket_type(order: Reader) -> str:
     if value in codes.ORDER_TYPE_TO_REFUND_TYPE:
         return codes.ORDER_TYPE_TO_REFUND_TYPE[value]
     if value in codes.OUT_OF_SCOPE_ORDER_TYPES:
-        raise InputError([{"path": where, "code": "out_of_scope", "message": codes.OUT_OF_SCOPE_ORDER_TYPES[value]}],
+        raise InputError([Problem("out_of_scope", codes.OUT_OF_SCOPE_ORDER_TYPES[value], where)],
                          "after-sale type out of scope")
     known = ", ".join([*codes.ORDER_TYPE_TO_REFUND_TYPE, *codes.OUT_OF_SCOPE_ORDER_TYPES])
     message = "`type` is required" if value is None else f"`{value!r}` is not a platform after-sale type (known: {known})"
-    raise InputError([{"path": where, "code": "missing_field" if value is None else "unknown_value", "message": message}],
+    raise InputError([Problem("missing_field" if value is None else "unknown_value", message, where)],
                      "unknown after-sale type")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.core.errors import InputError
+from engine.core.problems import Problem
 from engine.wechat import codes
 from engine.core.jsonschema_errors import json_type
 from engine.wechat.reader import Problems, Reader
@@ -30,8 +31,7 @@ def proposal_from_platform(request_body: dict[str, Any], ticket: dict[str, Any],
     negotiation, as `decide` says. `policy` is the Policy version the request is judged by: it
     maps `update_reason_type` to a reason id. Raises InputError with pointers into the body."""
     if not isinstance(request_body, dict):
-        raise InputError([{"path": base or "/", "code": "wrong_type",
-                           "message": f"the request body must be an object, not {json_type(request_body)}"}],
+        raise InputError([Problem("wrong_type", f"the request body must be an object, not {json_type(request_body)}", base or "/")],
                          "invalid merchantupdateaftersale body")
     problems = Problems()
     body = Reader(request_body, base, problems)
