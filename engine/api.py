@@ -133,11 +133,12 @@ class Engine:
         return check_mod.check(policy, compiled, clean, action, {} if payload is None else payload, when)
 
     def apply(self, ticket: dict, answer: str, at: datetime | str | None = None,
-              version: str | None = None) -> dict[str, Any]:
+              version: str | None = None, reason: str | None = None) -> dict[str, Any]:
+        """`reason`: the buyer's rejection reason; a rejection needs one (三-3.2.1)."""
         if answer not in ANSWERS:
             raise UnknownActionError("answer", str(answer), list(ANSWERS))
         when, policy, compiled, clean = self._prepare(ticket, at, version)
-        return apply_mod.apply(policy, compiled, clean, answer, when)
+        return apply_mod.apply(policy, compiled, clean, answer, when, reason)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _prepare(self, ticket: dict, at, version):

@@ -53,6 +53,12 @@ def test_every_code_the_engine_writes_is_listed_once():
     assert len(written) > 60  # the scan does see the engine's codes
 
 
+def test_codes_chosen_at_run_time_are_listed_too():
+    from engine.core.jsonschema_errors import TIME_MESSAGES
+
+    assert set(TIME_MESSAGES) <= set(codes.PROBLEM_CODES)  # time_problem() returns one of these
+
+
 def test_the_scan_would_catch_a_new_code():
     assert codes_written_in('raise TicketError([Problem("brand_new", "x")])') == {"brand_new"}
     assert codes_written_in('p.add("/a", "also_new", "m")') == {"also_new"}

@@ -56,7 +56,7 @@ def _time(text: str, option: str) -> datetime:
 
 
 def _invalid(option: str, code: str, message: str) -> InputError:
-    return InputError([{"path": option, "code": code, "message": message}], f"invalid {option}")
+    return InputError([Problem(code, message, option)], f"invalid {option}")
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -88,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             _write_jsonl(args, make)
     except OSError as exc:
-        raise InputError([{"path": "--out", "code": "unwritable",
-                           "message": f"cannot write `{args.out}`: {exc.strerror or exc}"}], "cannot write corpus") from None
+        raise InputError([Problem("unwritable", f"cannot write `{args.out}`: {exc.strerror or exc}", "--out")], "cannot write corpus") from None
     if args.out != "-":
         print(f"wrote {args.count} tickets to {args.out} ({fmt}, seed {args.seed}, vocabulary {document.version})",
               file=sys.stderr)

@@ -12,6 +12,7 @@ from typing import Any
 from engine.cli.impact_report import problem_location, to_json, to_markdown, to_text
 from engine.cli.output import emit_json
 from engine.core.errors import InputError, UnknownVersionError
+from engine.core.problems import Problem
 from engine.core.resources import default_rules_dir
 from engine.core.timeutil import iso, parse_aware
 from engine.history.attribution import declared_between
@@ -55,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def _positive(value: int | None, option: str) -> None:
     if value is not None and value < 1:
-        raise InputError([{"path": option, "code": "invalid", "message": f"{option} must be at least 1"}],
+        raise InputError([Problem("invalid", f"{option} must be at least 1", option)],
                          f"invalid {option}")
 
 
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             at = iso(parse_aware(args.at))
         except ValueError as exc:
-            raise InputError([{"path": "--at", "code": "bad_time", "message": str(exc)}], "invalid --at") from None
+            raise InputError([Problem("bad_time", str(exc), "--at")], "invalid --at") from None
     rules_dir = Path(args.rules) if args.rules else default_rules_dir()
     bundle = load_directory(rules_dir)  # fails here, on the client, with every diagnostic
     for name in (args.old, args.new):

@@ -33,6 +33,7 @@ SHAPE = {
     "duplicate_item": "the same item twice in a list that must not repeat",
     "one_effect": "a rule must have exactly one effect (allow, deny, advise, ...)",
     "not_allowed": "a combination of keys the schema forbids",
+    "not_comparable": "a value the rules runtime cannot compare (e.g. an integer beyond ±2^53)",
     "invalid": "any other schema violation (the message is the validator's)",
 }
 
@@ -134,7 +135,6 @@ PLATFORM = {
     "ambiguous_reason_code": "a platform reason code that maps to several policy reasons",
     "wrong_ticket": "a proposal for another after-sale order than the one given",
     "epoch_milliseconds": "a platform time in epoch milliseconds where the platform sends epoch seconds",
-    "uncomparable_value": "a value the rules runtime cannot compare (e.g. an integer beyond 2**53)",
     "ambiguous_endpoint": "a request body with keys of more than one platform call; say which with `endpoint`",
 }
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 from engine.core.errors import EngineError, TicketError
 from engine.core.timeutil import iso, parse_aware
@@ -43,7 +43,11 @@ class ImpactError(EngineError):
     """The run itself failed (not one ticket): no engine on a worker, a bundle mismatch, a lost cluster."""
 
 
-Decider = EngineLike  # what the replay needs of an engine (engine.api.Engine is one)
+class Decider(EngineLike, Protocol):
+    """What the replay needs of an engine (engine.api.Engine has it): the questions, and the hash
+    of the bundle it decides with (every worker's must match the client's)."""
+
+    bundle_hash: str
 
 
 @dataclass(frozen=True)
@@ -195,10 +199,9 @@ def decision_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list
 
 # -- one partition ------------------------------------------------------------------------------------
 
-def ask_decision(engine: EngineLike, ticket: dict[str, Any], actor: str, at: str | None, version: str) -> dict[str, Any]:
-    """The one place the replay asks the engine (pinned version, fixed `at`), through the shared
-    `ask(engine, question)` every replay uses."""
-    answer: dict[str, Any] = ask(engine, Question.decide(ticket, actor, at=at, version=version))
+def ask_decision(engine: Decider, ticket: dict[str, Any], actor: str, at: str | None, version: str) -> dict[str, Any]:
+    """The one place the replay asks the engine (pinned version, fixed `at`)."""
+    answer: dict[str, Any] = ask(engine, Question.decide(ticket, actor, at, version))
     return answer
 
 
