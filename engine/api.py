@@ -133,11 +133,12 @@ class Engine:
         return check_mod.check(policy, compiled, clean, action, {} if payload is None else payload, when)
 
     def apply(self, ticket: dict, answer: str, at: datetime | str | None = None,
-              version: str | None = None) -> dict[str, Any]:
+              version: str | None = None, reason: str | None = None) -> dict[str, Any]:
+        """`reason`: the buyer's rejection reason; a rejection needs one (三-3.2.1)."""
         if answer not in ANSWERS:
             raise UnknownActionError("answer", str(answer), list(ANSWERS))
         when, policy, compiled, clean = self._prepare(ticket, at, version)
-        return apply_mod.apply(policy, compiled, clean, answer, when)
+        return apply_mod.apply(policy, compiled, clean, answer, when, reason)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _prepare(self, ticket: dict, at, version):
@@ -155,7 +156,9 @@ class Engine:
     def _with_response_deadline(self, ticket: dict, deciding: Policy) -> dict:
         """A pending proposal keeps the buyer window of the version in force when it was made
         (24 h before 2024-03-11, 48 h after, 二-2.1-(2)), whichever version is in force when the
-        question is asked. Returns a copy with `respond_by` set; the caller's ticket is untouched."""
+        question is asked. This is an interpretation: the guide gives the windows, not what happens
+        to a proposal pending across the change (docs/policy-notes.md). Returns a copy with
+        `respond_by` set; the caller's ticket is untouched."""
         pending = (ticket.get("negotiation") or {}).get("pending")
         if not pending or pending.get("respond_by"):
             return ticket

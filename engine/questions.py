@@ -29,7 +29,7 @@ class EngineLike(Protocol):
               at: When = None, version: str | None = None) -> Answer: ...
 
     def apply(self, ticket: dict[str, Any], answer: str, at: When = None,
-              version: str | None = None) -> Answer: ...
+              version: str | None = None, reason: str | None = None) -> Answer: ...
 
     def versions(self) -> Sequence[Any]: ...
 
@@ -46,6 +46,7 @@ class Question:
     action: str | None = None  # check
     payload: Mapping[str, Any] | None = field(default=None, repr=False)  # check
     answer: str | None = None  # apply: accept | reject | timeout
+    reason: str | None = None  # apply: the buyer's rejection reason (三-3.2.1)
 
     @classmethod
     def decide(cls, ticket: Mapping[str, Any], actor: str, at: When = None,
@@ -59,8 +60,8 @@ class Question:
 
     @classmethod
     def apply(cls, ticket: Mapping[str, Any], answer: str, at: When = None,
-              version: str | None = None) -> "Question":
-        return cls("apply", ticket, at, version, answer=answer)
+              version: str | None = None, reason: str | None = None) -> "Question":
+        return cls("apply", ticket, at, version, answer=answer, reason=reason)
 
     def under(self, version: str | None) -> "Question":
         """The same question pinned to another version (None: the one in force)."""
@@ -79,5 +80,6 @@ def ask(engine: EngineLike, question: Question) -> Answer:
         payload = question.payload if isinstance(question.payload, dict) else dict(question.payload or {})
         return engine.check(ticket, str(question.action), payload, at=question.at, version=question.version)
     if question.kind == "apply":
-        return engine.apply(ticket, str(question.answer), at=question.at, version=question.version)
+        return engine.apply(ticket, str(question.answer), at=question.at, version=question.version,
+                            reason=question.reason)
     return engine.decide(ticket, str(question.actor), at=question.at, version=question.version)

@@ -20,11 +20,22 @@ NOW = at("2024-06-02T10:00:00+08:00")
 LATE = at("2024-06-03T12:00:00+08:00")  # the pending proposal's deadline
 
 
-def run(t, answer, when=NOW):
+def run(t, answer, when=NOW, reason="金额不合理"):
+    """`reason`: the buyer's rejection reason (三-3.2.1 requires one; ignored for other answers)."""
     policy, compiled = latest()
-    result = apply(policy, compiled, t, answer, when)
+    result = apply(policy, compiled, t, answer, when, reason)
     RESULT_SCHEMA.validate(result)
     return result
+
+
+@pytest.mark.parametrize("reason", [None, "", "   "])
+def test_a_rejection_without_a_reason_is_refused_like_check_refuses_it(reason):
+    """Issue 10 item 11: 三-3.2.1 「输入拒绝原因后可点击提交」; apply agrees with check reject_negotiation."""
+    result = run(with_pending_in("no_reason_7d"), "reject", reason=reason)
+    assert result["allowed"] is False and result["status"] == "awaiting_buyer_response"
+    assert [(v["code"], v["field"], v["rule"]) for v in result["violations"]] == [
+        ("REJECT_REASON_REQUIRED", "reason", "payload.reject_reason_empty")]
+    assert result["effects"] == []
 
 
 def test_accept_refund_only_refunds_the_proposed_amount():

@@ -91,7 +91,7 @@ def negotiation_limit(eng, version):
 
 def reject_escalates(eng, version):
     t = ticket(scenario="not_received", buyer_reason="未收到货", **pending())
-    return eng.apply(t, "reject", AT, version)["status"]
+    return eng.apply(t, "reject", AT, version, reason="不同意")["status"]
 
 
 def types_and_reasons(eng, version):

@@ -183,6 +183,35 @@ def test_wechat_check_equals_library(api, library):
     assert [p["path"] for p in error_of(bad, 422)["problems"]] == ["/body/update_reason_type"]
 
 
+def test_wechat_check_of_acceptapply_and_rejectapply_bodies(api):
+    """Issue 10 item 17: the platform's own errcodes for the merchant's agree / reject calls."""
+    fixture = json.loads((WECHAT_FIXTURES / "status_MERCHANT_PROCESSING.json").read_text(encoding="utf-8"))
+    tid = fixture["order"]["after_sale_order"]["after_sale_order_id"]
+    base = {"order": fixture["order"], "context": fixture["context"], "at": AT}
+    reject = post(api, "/v1/wechat/check", dict(base, body={"after_sale_order_id": tid, "reject_reason_type": 1}))
+    assert reject.status_code == 200, reject.text
+    assert reject.json()["action"] == "reject" and reject.json()["platform"]["errcode"] == 10021068
+    accept = post(api, "/v1/wechat/check", dict(base, body={"after_sale_order_id": tid}, endpoint="acceptapply"))
+    assert accept.status_code == 200, accept.text
+    assert accept.json()["platform"] == {"endpoint": "acceptapply", "errcode": 0}
+    complaint = json.loads((WECHAT_FIXTURES / "complaint_MERCHANT_REJECT_REFUND.json").read_text(encoding="utf-8"))
+    open_complaint = post(api, "/v1/wechat/check", {"order": complaint["order"], "context": complaint["context"],
+                                                    "at": AT, "endpoint": "rejectapply",
+                                                    "body": {"after_sale_order_id": "2000002468828220",
+                                                             "reject_reason_type": 6}})
+    assert open_complaint.json()["platform"]["errcode"] == 10021051, open_complaint.text
+    bad = post(api, "/v1/wechat/check", dict(base, body={"after_sale_order_id": tid}, endpoint="nosuch"))
+    assert bad.status_code == 422  # the request schema names the three endpoints
+
+
+def test_wechat_epoch_milliseconds_are_a_422_not_a_500(api):
+    fixture = json.loads((WECHAT_FIXTURES / "status_MERCHANT_PROCESSING.json").read_text(encoding="utf-8"))
+    fixture["order"]["after_sale_order"]["create_time"] *= 1000
+    error = error_of(post(api, "/v1/wechat/decide", dict(fixture, actor="merchant", at=AT)), 422)
+    assert [(p["code"], p["path"]) for p in error["problems"]] == [
+        ("epoch_milliseconds", "/order/after_sale_order/create_time")]
+
+
 def test_decision_log_line_matches_response(api):
     body = {"ticket": TICKET, "actor": "merchant", "at": AT}
     decision_id = post(api, "/v1/decide", body).json()["decision_id"]

@@ -17,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     "trace}. Exit 0 when the answer is allowed, 1 when it is not (or the input is malformed).")
     add_common_arguments(parser)
     parser.add_argument("--answer", required=True, choices=("accept", "reject", "timeout"))
+    parser.add_argument("--reason", metavar="TEXT",
+                        help="the buyer's rejection reason (三-3.2.1: a rejection needs one)")
     parser.set_defaults(func=run)
 
 
@@ -24,6 +26,6 @@ def run(args: argparse.Namespace) -> int:
     at = parse_at(args)
     engine = load_engine(args)
     ticket = load_ticket(args, engine)
-    result = ask(engine, Question.apply(ticket, args.answer, at, args.policy_version))
+    result = ask(engine, Question.apply(ticket, args.answer, at, args.policy_version, args.reason))
     emit_json(present(args, result))
     return 0 if result["allowed"] else 1

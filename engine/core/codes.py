@@ -22,7 +22,7 @@ SHAPE = {
     "bad_key": "a key not in the form the schema requires for keys",
     "bad_time": "not an ISO 8601 date-time with a UTC offset (or, for the platform, epoch seconds)",
     "naive_time": "a date-time without a UTC offset: the engine never guesses a timezone",
-    "time_out_of_range": "a date-time outside the years 1970-2999",
+    "time_out_of_range": "a date-time outside the years 1970-2999 (a far-future `at`, or a slip of units)",
     "below_minimum": "a number below its minimum",
     "above_maximum": "a number above its maximum",
     "negative_amount": "an amount (fen) below zero",
@@ -119,6 +119,7 @@ TICKET = {
     "unknown_category": "a product category the policy version in force does not define",
     "unknown_negotiation_type": "a negotiation type the policy version does not define",
     "unknown_reason": "a negotiation reason the policy version does not define",
+    "last_outcome_missing": "negotiations were used, none is pending, and how the last one ended is not said",
 }
 
 # -- WeChat platform objects (engine.wechat)

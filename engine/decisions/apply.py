@@ -16,8 +16,9 @@ from engine.core.errors import EngineError, UnknownActionError
 from engine.decisions.facts import build_facts, response_deadline
 from engine.policy.model import Policy
 from engine.core.timeutil import iso
+from engine.decisions.payload import payload_facts
 from engine.decisions.verdicts import (actions_of, denial, denial_as_violation, fire, param_value, policy_json,
-                             trace)
+                             trace, violation)
 
 ANSWER_ACTIONS = {"accept": "accept_negotiation", "reject": "reject_negotiation", "timeout": "timeout"}
 # 二-2.3-(1): after a rejection or a timeout the buyer may still modify or cancel the request or
@@ -25,7 +26,10 @@ ANSWER_ACTIONS = {"accept": "accept_negotiation", "reject": "reject_negotiation"
 BUYER_MAY_AFTER_BACK_TO_MERCHANT = ["modify_aftersale", "cancel_aftersale", "request_platform_intervention"]
 
 
-def apply(policy: Policy, compiled: Any, ticket: Mapping[str, Any], answer: str, at: datetime) -> dict[str, Any]:
+def apply(policy: Policy, compiled: Any, ticket: Mapping[str, Any], answer: str, at: datetime,
+          reason: str | None = None) -> dict[str, Any]:
+    """`reason`: the buyer's rejection reason (三-3.2.1 「输入拒绝原因后可点击提交」): a rejection
+    without one is refused by the same payload rule `check reject_negotiation` runs."""
     action = ANSWER_ACTIONS.get(answer)
     if action is None:
         raise UnknownActionError("answer", str(answer), list(ANSWER_ACTIONS))
@@ -42,6 +46,13 @@ def apply(policy: Policy, compiled: Any, ticket: Mapping[str, Any], answer: str,
                 relevant.append(rule)
                 if rule.effect_kind == "deny":
                     violations.append(denial_as_violation(denial(rule, policy, facts)))
+        if answer == "reject":
+            payload = {**facts, "stage": "payload",
+                       **payload_facts(policy, ticket, facts, action, {"reason": reason or ""})}
+            for rule in fire(compiled, "payload", payload):
+                if action in actions_of(rule) and rule.effect_kind == "violation":
+                    relevant.append(rule)
+                    violations.append(violation(rule))
     if violations:
         return _result(policy, answer, False, violations, facts["status"], [],
                        deadlines(policy, ticket, facts), None, relevant)

@@ -122,7 +122,7 @@ def _cross_field_problems(ticket: dict) -> Iterator[dict]:
     elif negotiation.get("count", 0) > 0 and negotiation.get("last_outcome", "none") == "none":
         # read as "none", the buyer's platform intervention would be denied as if the merchant had
         # never answered: how the last proposal ended must be said
-        yield {"path": "/negotiation/last_outcome", "code": "outcome_missing",
+        yield {"path": "/negotiation/last_outcome", "code": "last_outcome_missing",
                "message": f"negotiation.count is {negotiation['count']} and nothing is pending, so "
                           f"last_outcome must say how the last proposal ended (accepted, rejected or timed_out), "
                           f"not {negotiation.get('last_outcome', 'nothing')}"}

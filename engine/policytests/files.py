@@ -52,6 +52,7 @@ class Case:
     action: str | None = None
     payload: dict[str, Any] | None = None
     answer: str | None = None
+    reason: str | None = None  # apply: the buyer's rejection reason
     covers: tuple[str, ...] = ()
     known_issue: str | None = None  # the engine or policy is known to disagree with this case
     positions: Positions = field(default_factory=dict, repr=False, compare=False)
@@ -71,7 +72,7 @@ class Case:
         if self.kind == "check":
             return Question.check(self.ticket, str(self.action), self.payload or {}, self.at, self.version)
         if self.kind == "apply":
-            return Question.apply(self.ticket, str(self.answer), self.at, self.version)
+            return Question.apply(self.ticket, str(self.answer), self.at, self.version, self.reason)
         return Question.decide(self.ticket, str(self.actor), self.at, self.version)
 
     @property
@@ -159,7 +160,7 @@ def _build_case(raw: dict[str, Any], defaults: dict[str, Any], file: str, pointe
         name=raw["name"], file=file, pointer=pointer, kind=kind, at=at, ticket=ticket,
         expect=raw["expect"], actor=actor, version=version,
         action=check.get("action"), payload=check.get("payload", {}) if kind == "check" else None,
-        answer=(raw.get("apply") or {}).get("answer"), covers=tuple(raw.get("covers", ())),
+        answer=(raw.get("apply") or {}).get("answer"), reason=(raw.get("apply") or {}).get("reason"), covers=tuple(raw.get("covers", ())),
         known_issue=raw.get("known_issue"),
         positions={k: v for k, v in positions.items() if k == pointer or k.startswith(pointer + "/")},
     )

@@ -102,8 +102,11 @@ class HttpEngine:
         return self._ask("check", body, at, version)
 
     def apply(self, ticket: dict[str, Any], answer: str, at: datetime | str | None = None,
-              version: str | None = None) -> dict[str, Any]:
-        return self._ask("apply", {"ticket": ticket, "answer": answer}, at, version)
+              version: str | None = None, reason: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"ticket": ticket, "answer": answer}
+        if reason is not None:
+            body["reason"] = reason
+        return self._ask("apply", body, at, version)
 
     # -- versions and rules --------------------------------------------------------------------------
     def versions(self) -> list[VersionInfo]:

@@ -110,7 +110,8 @@ async def check(state: ServiceState, body: Any) -> Response:
 async def apply(state: ServiceState, body: Any) -> Response:
     result, decision_id = await _compute(
         state, "apply", body,
-        lambda engine: engine.apply(body["ticket"], body["answer"], at=body.get("at"), version=body.get("version")),
+        lambda engine: engine.apply(body["ticket"], body["answer"], at=body.get("at"), version=body.get("version"),
+                                    reason=body.get("reason")),
         actor="buyer")
     return _answer(result, decision_id)
 

@@ -55,7 +55,7 @@ def shape_problems(value: Any, path: str, depth: int = 0) -> Iterator[dict[str, 
                 continue
             if key in EPOCH_FIELDS and isinstance(item, int) and not isinstance(item, bool) and not 0 <= item < EPOCH_LIMIT:
                 hint = " (it looks like milliseconds: the platform sends seconds)" if item >= EPOCH_LIMIT else ""
-                yield {"path": where, "code": "time_out_of_range",
+                yield {"path": where, "code": "epoch_milliseconds" if item >= EPOCH_LIMIT else "bad_time",
                        "message": f"`{key}` = {item} is not an epoch time in seconds{hint}"}
                 continue
             yield from shape_problems(item, where, depth + 1)
