@@ -13,6 +13,8 @@ import asyncio
 import logging
 import signal
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -27,17 +29,20 @@ from engine.service.settings import ServiceSettings
 from engine.service.state import ServiceState
 from engine.service.validation import RequestValidator
 
+if TYPE_CHECKING:
+    from engine.api import Engine
+
 logger = logging.getLogger("aftersale.service")
 
 LOG_FLUSH_SECONDS = 1.0
 
 
-def _load_engine(rules_dir):
+def _load_engine(rules_dir: Path) -> Engine:
     from engine.api import Engine
     return Engine.from_directory(rules_dir)
 
 
-def create_app(settings: ServiceSettings, engine=None) -> Starlette:
+def create_app(settings: ServiceSettings, engine: Engine | None = None) -> Starlette:
     errors.configure_logging()
     state = ServiceState(
         settings=settings,
@@ -48,7 +53,7 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         holder = EngineHolder.start(settings.rules_dir, _load_engine, engine=state.preloaded_engine)
         state.holder, state.preloaded_engine = holder, None
         loop = asyncio.get_running_loop()
@@ -80,14 +85,15 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
     app = Starlette(
         routes=starlette_routes(),
         lifespan=lifespan,
-        exception_handlers={HTTPException: errors.http_exception, errors.ApiError: errors.api_error,
+        # Starlette types a handler as taking any Exception; each of ours takes the class it is registered for
+        exception_handlers={HTTPException: errors.http_exception, errors.ApiError: errors.api_error,  # type: ignore[dict-item]
                             Exception: errors.unhandled},
     )
     app.state.service = state
     return app
 
 
-def _background(state: ServiceState, coroutine) -> None:
+def _background(state: ServiceState, coroutine: Awaitable[Any]) -> None:
     """Run a task the app owns: kept referenced until done, cancelled at shutdown."""
     task = asyncio.ensure_future(coroutine)
     state.background.add(task)

@@ -57,8 +57,8 @@ def taking_body(handler: BodyHandler, envelope: str) -> Callable[[Request], Awai
     return endpoint(with_body)
 
 
-async def _compute(state: ServiceState, kind: str, body: dict, call: Callable[[Any], dict],
-                   *, actor: str | None = None) -> tuple[dict, str]:
+async def _compute(state: ServiceState, kind: str, body: dict[str, Any], call: Callable[[Any], dict[str, Any]],
+                   *, actor: str | None = None) -> tuple[dict[str, Any], str]:
     """Run one engine call on the current engine, stamp and log it. Returns (result, decision_id)."""
     holder = state.holder
     assert holder is not None  # routes answer only after the lifespan set it
@@ -82,12 +82,12 @@ async def _compute(state: ServiceState, kind: str, body: dict, call: Callable[[A
     return result, decision_id
 
 
-def _ticket_id(body: dict) -> str | None:
+def _ticket_id(body: dict[str, Any]) -> str | None:
     ticket = body.get("ticket")
     return ticket.get("ticket_id") if isinstance(ticket, dict) else None
 
 
-def _answer(result: dict, decision_id: str) -> Response:
+def _answer(result: dict[str, Any], decision_id: str) -> Response:
     return json_response(result, headers={"x-decision-id": decision_id})
 
 
@@ -120,8 +120,8 @@ async def decide_batch(state: ServiceState, body: Any) -> Response:
     """All items are answered by one engine (one lease), each logged with its own decision_id.
     A bad item (schema) fails the whole request with pointers `/items/<i>/...`; an item the engine
     refuses (unknown scenario, unknown version) gets its own `error` and the others still answer."""
-    results: list[dict] = []
-    with state.holder.lease() as generation:
+    results: list[dict[str, Any]] = []
+    with state.running().lease() as generation:
         for index, item in enumerate(body["items"]):
             try:
                 result = generation.engine.decide(item["ticket"], item["actor"], at=item.get("at"),
@@ -193,9 +193,9 @@ _UNREADABLE = (TypeError, ValueError, OverflowError, OSError, KeyError, Attribut
                FactError)
 
 
-def _readable(body: dict, parts: tuple[str, ...]) -> Callable[[Callable[[Any], dict]], Callable[[Any], dict]]:
-    def wrap(call: Callable[[Any], dict]) -> Callable[[Any], dict]:
-        def guarded(engine: Any) -> dict:
+def _readable(body: dict[str, Any], parts: tuple[str, ...]) -> Callable[[Callable[[Any], dict[str, Any]]], Callable[[Any], dict[str, Any]]]:
+    def wrap(call: Callable[[Any], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
+        def guarded(engine: Any) -> dict[str, Any]:
             try:
                 return call(engine)
             except _UNREADABLE as exc:
@@ -218,7 +218,7 @@ def _platform(call: Callable[[], Any]) -> Any:
 _PLATFORM_SOURCES = {"/scenario": "/context/scenario", "/order/category": "/context/category"}
 
 
-def _from_platform_ticket(call: Callable[[], dict]) -> dict:
+def _from_platform_ticket(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return call()
     except TicketError as exc:
