@@ -8,6 +8,8 @@
 #   DECISION_LOG=/tmp/decisions.jsonl bench/load_test.sh     # with the decision log on
 #   OFFLOAD=1 bench/load_test.sh            # engine calls in the threadpool (for comparison)
 #   RULES=/path/to/rules bench/load_test.sh # another policy directory (default: the bundled rules/)
+#   BATCH=1 bench/load_test.sh              # POST /v1/decide/batch, 20 decisions per request
+#   REPEAT=3 bench/load_test.sh             # the same run 3 times on one server (the CPU is shared: look at the spread)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,4 +47,9 @@ done
 echo "server $url, workers $WORKERS; wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 curl -s -X POST "$url/v1/decide" -H 'Content-Type: application/json' -d "$(head -1 bench/decide_bodies.jsonl)" \
   | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print("warm-up decision:", d["policy"]["version"], d["decision_id"])'
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url"
+if [[ "${BATCH:-0}" == 1 ]]; then
+  export ENDPOINT=/v1/decide/batch BODIES=bench/decide_batch_bodies.jsonl ITEMS=20
+fi
+for run in $(seq "${REPEAT:-1}"); do
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url" | { [[ "${QUIET:-0}" == 1 ]] && grep RESULT || cat; }
+done
