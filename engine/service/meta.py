@@ -3,6 +3,8 @@ changelog, admin reload and the OpenAPI document. All answer from the engine thi
 (never by re-reading the rules directory), so they always describe the policy that decides."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import hmac
 import json
 import os
@@ -13,12 +15,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.core.errors import NoVersionError
+from engine.policy.yamlsafe import Positions
 from engine.service.errors import ApiError
 from engine.service.handlers import endpoint
 from engine.service.responses import json_response
 from engine.service.state import ServiceState
 from engine.core.jsonschema_errors import TIME_MESSAGES, time_problem
 from engine.core.timeutil import now as wall_clock
+
+if TYPE_CHECKING:
+    from engine.api import Engine
 
 
 @endpoint
@@ -67,7 +73,7 @@ def is_admin(request: Request, state: ServiceState) -> bool:
     return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
-def _in_force(engine, at=None) -> str | None:
+def _in_force(engine: Engine, at: datetime | None = None) -> str | None:
     try:
         return engine.version_at(at or wall_clock())
     except NoVersionError:  # before the first version: nothing in force
@@ -81,7 +87,7 @@ async def versions(request: Request, state: ServiceState) -> Response:
     if not isinstance(at, datetime):  # the contract's one time syntax and range, as in request bodies
         raise ApiError(422, "invalid_request", "bad query parameter",
                        [{"path": "/at", "code": at, "message": TIME_MESSAGES[at].format(field="`at`", text=at_text)}])
-    with state.holder.lease() as generation:
+    with state.running().lease() as generation:
         engine = generation.engine
         return json_response({
             "bundle_hash": generation.bundle_hash,
@@ -94,7 +100,7 @@ async def versions(request: Request, state: ServiceState) -> Response:
 @endpoint
 async def version_document(request: Request, state: ServiceState) -> Response:
     version = request.path_params["version"]
-    with state.holder.lease() as generation:
+    with state.running().lease() as generation:
         return json_response(generation.engine.document(version),
                              headers={"x-bundle-hash": generation.bundle_hash})
 
@@ -111,7 +117,7 @@ async def diff(request: Request, state: ServiceState) -> Response:
         raise ApiError(422, "invalid_request", "GET /v1/diff?from=A&to=B needs both versions", missing)
     old, new = params["from"], params["to"]
     annotations = params.get("annotations") in ("1", "true")
-    with state.holder.lease() as generation:
+    with state.running().lease() as generation:
         engine = generation.engine
         a, b = engine.document(old), engine.document(new)  # UnknownVersionError → 404
         changes = diff_documents(a, b, include_annotations=annotations)
@@ -127,10 +133,10 @@ async def changelog(request: Request, state: ServiceState) -> Response:
     if order not in ("oldest", "newest"):
         raise ApiError(422, "invalid_request", "bad query parameter",
                        [{"path": "/order", "code": "unknown_value", "message": "`order` is oldest or newest"}])
-    with state.holder.lease() as generation:
+    with state.running().lease() as generation:
         engine = generation.engine
         docs = [VersionDocument(version=info.version, path=Path(f"{info.version}.yaml"),
-                                data=engine.document(info.version), positions=None,
+                                data=engine.document(info.version), positions=Positions(),
                                 effective_from=info.effective_from)
                 for info in engine.versions()]
     entries = changelog_mod.ordered(changelog_mod.build_changelog(docs), order)
@@ -184,7 +190,7 @@ def _declared_removals(raw: bytes) -> tuple[str, ...]:
     return tuple(remove)
 
 
-def _located(problem: dict) -> str:
+def _located(problem: dict[str, Any]) -> str:
     return f"{problem['file']}:{problem['line']}:{problem['column']}: {problem['path']}: {problem['message']}"
 
 
