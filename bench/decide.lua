@@ -11,6 +11,8 @@ assert(#bodies > 0, "no request bodies in " .. path)
 local counter = 0
 local endpoint = os.getenv("ENDPOINT") or "/v1/decide"
 local headers = { ["Content-Type"] = "application/json" }
+-- CLOSE=1: a new connection per request (wrk reconnects), so every request also goes through accept()
+if os.getenv("CLOSE") == "1" then headers["Connection"] = "close" end
 
 function request()
   counter = counter + 1
