@@ -8,6 +8,8 @@ for line in io.lines(path) do
 end
 assert(#bodies > 0, "no request bodies in " .. path)
 
+-- ITEMS: decisions per request (the batch endpoint answers several per request)
+local items = tonumber(os.getenv("ITEMS") or "1")
 local counter = 0
 local endpoint = os.getenv("ENDPOINT") or "/v1/decide"
 local headers = { ["Content-Type"] = "application/json" }
@@ -30,7 +32,7 @@ function done(summary, latency, requests)
   io.write(string.format(
     "RESULT decisions/s=%.0f requests=%d p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f " ..
     "socket_errors=%d non2xx=%d seconds=%.1f (connect=%d read=%d write=%d timeout=%d)\n",
-    summary.requests / seconds, summary.requests,
+    summary.requests * items / seconds, summary.requests,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000, errors.connect + errors.read + errors.write + errors.timeout,
     errors.status, seconds, errors.connect, errors.read, errors.write, errors.timeout))

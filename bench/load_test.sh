@@ -14,6 +14,8 @@
 #   KILL_AFTER=4 bench/load_test.sh         # SIGKILL one worker 4 s into the run
 #   RELOAD_EVERY=0.6 bench/load_test.sh     # POST /admin/reload every 0.6 s (100 a minute) meanwhile
 #                                           # (RELOAD_TOUCH=1: and change a policy file each time)
+#   BATCH=1 bench/load_test.sh              # POST /v1/decide/batch, 20 decisions per request
+#   REPEAT=3 bench/load_test.sh             # the same run 3 times on one server (the CPU is shared: look at the spread)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,7 +90,12 @@ if [[ -n "${KILL_AFTER:-}" ]]; then
     kill -KILL "$victim" && echo "KILLED worker $victim at ${KILL_AFTER}s" ) &
   helpers+=($!)
 fi
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url"
+if [[ "${BATCH:-0}" == 1 ]]; then
+  export ENDPOINT=/v1/decide/batch BODIES=bench/decide_batch_bodies.jsonl ITEMS=20
+fi
+for run in $(seq "${REPEAT:-1}"); do
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url" | { [[ "${QUIET:-0}" == 1 ]] && grep RESULT || cat; }
+done
 if [[ -n "${RELOAD_EVERY:-}" ]]; then
   echo "RELOADS $(sort /tmp/reloads.$$.log | uniq -c | tr -s ' \n' ' ')"; rm -f /tmp/reloads.$$.log
 fi

@@ -15,8 +15,10 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import fastjsonschema
 import httpx
 import pytest
 import schemathesis
@@ -237,3 +239,37 @@ def test_no_traceback_was_logged(service):
     """Runs after the tests above in this module: client errors never write a traceback."""
     log = service.stderr_path.read_text(encoding="utf-8", errors="replace")
     assert "Traceback" not in log and " ERROR " not in log, log[-3000:]
+
+
+# -- the ticket is validated once per request, and answered as before ----------------------------------
+
+def test_the_envelope_fast_path_leaves_the_ticket_to_the_engine():
+    from engine.service.validation import RequestValidator
+
+    validator = RequestValidator(SCHEMAS_DIR)
+    validator._fast["decide"]({"ticket": {"not": "a ticket"}, "actor": "merchant"})  # no exception: one check, the engine's
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        validator._fast["decide"]({"ticket": TICKET, "actor": "robot"})
+
+
+def test_a_ticket_breaking_its_schema_is_still_an_invalid_request(service):
+    ticket = copy.deepcopy(TICKET)
+    ticket["order"]["paid_amount"] = "400"
+    error = service.client.post("/v1/decide", json={"ticket": ticket, "actor": "merchant"}).json()["error"]
+    assert (error["code"], [p["path"] for p in error["problems"]]) == ("invalid_request", ["/ticket/order/paid_amount"])
+    lines_before = _log_lines(service)
+    batch = {"items": [{"ticket": TICKET, "actor": "merchant"}, {"ticket": ticket, "actor": "buyer"}]}
+    response = service.client.post("/v1/decide/batch", json=batch)
+    assert response.status_code == 422, response.text
+    assert [p["path"] for p in response.json()["error"]["problems"]] == ["/items/1/ticket/order/paid_amount"]
+    unknown = dict(TICKET, scenario="nope")  # a schema-valid ticket the engine refuses: that item alone fails
+    body = service.client.post("/v1/decide/batch", json={"items": [{"ticket": TICKET, "actor": "merchant"},
+                                                                    {"ticket": unknown, "actor": "merchant"}]}).json()
+    assert (body["count"], body["failed"], body["results"][1]["error"]["code"]) == (2, 1, "invalid_ticket")
+    assert _log_lines(service) == lines_before + 1  # the refused batch logged nothing, the second one its decision
+
+
+def _log_lines(service) -> int:
+    time.sleep(1.3)  # the log is flushed every second
+    path = service.stderr_path.parent / "decisions.jsonl"
+    return len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0

@@ -19,13 +19,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from engine.cli.output import emit_json
+from engine.cli.output import diagnostic_annotation, emit_json, github_annotation
 
 if TYPE_CHECKING:
+    from engine.core.problems import Diagnostic
     from engine.policytests.http import HttpEngine
+    from engine.policytests.runner import CaseResult
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -36,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="case files or directories (default: RULES/tests)")
     parser.add_argument("--rules", metavar="DIR", help="policy directory (default: the bundled rules/)")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text",
+                        help="github: each failure as a GitHub Actions annotation at its case file's line")
     parser.add_argument("--coverage", action="store_true",
                         help="report, per version, the rules no case fired")
     parser.add_argument("-k", metavar="TEXT", dest="keyword",
@@ -57,8 +61,16 @@ def run(args: argparse.Namespace) -> int:
     from engine.history.regression import run_regression
     from engine.policytests.files import load_cases
 
+    from engine.core.errors import PolicyError
+    from engine.policytests.files import CaseFileError
+
     rules_dir = Path(args.rules) if args.rules else default_rules_dir()
-    cases = load_cases(args.paths or [rules_dir / "tests"])
+    try:
+        cases = load_cases(args.paths or [rules_dir / "tests"])
+    except CaseFileError as exc:
+        if args.format != "github":
+            raise
+        return _annotate_problems(exc.diagnostics)
     if args.keyword:
         cases = [c for c in cases if args.keyword in c.name]
     engine: Engine | HttpEngine
@@ -68,7 +80,12 @@ def run(args: argparse.Namespace) -> int:
             return 1
         engine = remote
     else:
-        engine = Engine.from_directory(rules_dir)
+        try:
+            engine = Engine.from_directory(rules_dir)
+        except PolicyError as exc:
+            if args.format != "github":
+                raise
+            return _annotate_problems(exc.diagnostics)
     try:
         results = run_cases(engine, cases)
         report = coverage(engine, results) if args.coverage else None
@@ -91,6 +108,15 @@ def run(args: argparse.Namespace) -> int:
             out["regression"] = {"compared": regression.compared, "differing": len(regression.divergences),
                                  "unexplained": [d.format() for d in unexplained]}
         emit_json(out)
+    elif args.format == "github":
+        for r in results:
+            if not r.passed:
+                print(_case_annotations(r))
+        for divergence in unexplained:
+            print(github_annotation("error", divergence.format(full=False), divergence.case.file,
+                                    divergence.case.line(), title="unexplained regression"))
+        print(f"{len(results) - len(failed) - known} passed, {len(failed)} failed, {known} known issues"
+              f" ({len(results)} cases)" + (f", {len(unexplained)} unexplained regression(s)" if regression else ""))
     else:
         for r in results:
             if args.verbose or r.outcome != "pass":
@@ -108,6 +134,30 @@ def run(args: argparse.Namespace) -> int:
         print("aftersale test: no cases found", file=sys.stderr)
         return 1
     return 1 if failed or unexplained else 0
+
+
+def _annotate_problems(diagnostics: list[Diagnostic]) -> int:
+    for problem in diagnostics:
+        print(diagnostic_annotation(problem))
+    print(f"aftersale test: {len(diagnostics)} problem(s)", file=sys.stderr)
+    return 1
+
+
+def _case_annotations(result: CaseResult) -> str:
+    """A failed case: one annotation per mismatch, at the line of the expectation that failed."""
+    case = result.case
+    if result.outcome == "xpass":
+        return github_annotation("error", f"{case.name}: the case now passes: remove its `known_issue`",
+                                 case.file, case.line(), title="known issue now passes")
+    lines: list[str] = []
+    if result.error:
+        lines.append(github_annotation("error", f"{case.name}: error: {result.error}", case.file, case.line(),
+                                       title="policy case"))
+    for m in result.mismatches:
+        lines.append(github_annotation(
+            "error", f"{case.name}: {m.where}: expected {json.dumps(m.expected, ensure_ascii=False)}, "
+                     f"got {json.dumps(m.actual, ensure_ascii=False)}", case.file, m.line, title="policy case"))
+    return "\n".join(lines)
 
 
 def _service(url: str, rules_dir: Path) -> HttpEngine | None:

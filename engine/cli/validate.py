@@ -2,7 +2,9 @@
 
 PATH: policy directories (their top-level `*.yaml`) and/or policy files, checked together as one
 bundle; default the bundled `rules/` directory. Exit 0 and a one-line summary when valid; exit 1
-and one line per problem (`file:line:column: path: message`) when not.
+and one line per problem (`file:line:column: path: message`) when not. `--format github` prints
+each problem as a GitHub Actions annotation (`::error file=…,line=…,col=…::…`) so it shows at its
+line in a pull request.
 
 Hook for steps past loading (the lead's compile + cross-check): append a callable
 `fn(bundle) -> Iterable[Diagnostic]` to `EXTRA_CHECKS` (or raise PolicyError from it); it runs only
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from engine.policy.bundle import Bundle, load_files, policy_files
-from engine.cli.output import emit_json
+from engine.cli.output import diagnostic_annotation, emit_json
 from engine.core.problems import Diagnostic, sort_diagnostics
 from engine.core.errors import PolicyError
 from engine.core.resources import default_rules_dir
@@ -33,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                                    description=__doc__.split("\n\n")[1])
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="policy directory or file (default: the bundled rules/ directory)")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text",
+                        help="output format (default text; github: annotations for GitHub Actions)")
     parser.set_defaults(func=run)
 
 
@@ -96,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
             "content_hash": bundle.content_hash if bundle else None,
             "problems": [p.to_json() for p in problems],
         })
+    elif args.format == "github":
+        for problem in problems:
+            print(diagnostic_annotation(problem))
+        print(_summary(bundle, problems, errors))
     else:
         for problem in problems:
             print(problem.format())
@@ -109,3 +116,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"ok: {len(versions)} version(s) ({span}), compiled, cross-checked on "
                   f"{CROSSCHECK_FACTS} facts each, outcomes complete, content hash {bundle.content_hash}")
     return 1 if errors else 0
+
+
+def _summary(bundle: Bundle | None, problems: list[Diagnostic], errors: list[Diagnostic]) -> str:
+    if errors:
+        return f"aftersale validate: {len(errors)} problem(s) in {len({p.file for p in errors})} file(s)"
+    assert bundle is not None
+    return f"ok: {len(bundle.versions)} version(s), content hash {bundle.content_hash}"

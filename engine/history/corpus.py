@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from engine.core.timeutil import SHANGHAI, iso
 
@@ -47,7 +47,7 @@ class Vocabulary:
     scenario_reasons: dict[str, dict[str, list[str]]]  # scenario -> type -> reason ids
 
     @classmethod
-    def from_document(cls, data: dict) -> "Vocabulary":
+    def from_document(cls, data: dict[str, Any]) -> "Vocabulary":
         scenarios = {s["id"]: s.get("label", s["id"]) for s in data.get("scenarios", [])}
         categories = {c["id"]: tuple(c.get("refund_types") or ("refund_only", "return_refund"))
                       for c in data.get("categories", [])}
@@ -56,9 +56,9 @@ class Vocabulary:
         return cls(scenarios, categories, reasons)
 
 
-def _weighted(rng: random.Random, weights: dict[str, int], allowed) -> str:
+def _weighted(rng: random.Random, weights: dict[str, int], allowed: Iterable[str]) -> str:
     names = [n for n in allowed]
-    return rng.choices(names, weights=[weights.get(n, 1) for n in names])[0]
+    return str(rng.choices(names, weights=[weights.get(n, 1) for n in names])[0])
 
 
 def _price(rng: random.Random) -> int:
@@ -69,7 +69,7 @@ def _price(rng: random.Random) -> int:
 
 
 def _at(moment: datetime) -> str:
-    return iso(moment)
+    return str(iso(moment))
 
 
 class _TicketMaker:
@@ -117,7 +117,7 @@ class _TicketMaker:
             ticket["intercept"] = {"requested": True}
         return ticket
 
-    def add_return_parcel(self, ticket: dict, moment: datetime) -> datetime:
+    def add_return_parcel(self, ticket: dict[str, Any], moment: datetime) -> datetime:
         rng = self.rng
         prefix, carrier, digits = rng.choice(CARRIERS)
         uploaded = moment + self.hours(2, 72)
@@ -131,7 +131,7 @@ class _TicketMaker:
             "fixes_used": rng.choices([0, 1, 2], weights=[85, 10, 5])[0]}
         return signed or uploaded
 
-    def add_negotiation(self, ticket: dict, moment: datetime, stage: str) -> None:
+    def add_negotiation(self, ticket: dict[str, Any], moment: datetime, stage: str) -> None:
         rng, status = self.rng, ticket["status"]
         if status == "awaiting_buyer_response":
             count = rng.choices([1, 2], weights=[70, 30])[0]
@@ -143,7 +143,7 @@ class _TicketMaker:
         elif status in ("awaiting_buyer_return", "refunding", "refunded", "cancelled") and rng.random() < 0.3:
             ticket["negotiation"] = {"count": 1, "last_outcome": "accepted"}
 
-    def proposal(self, ticket: dict, moment: datetime, stage: str) -> dict[str, Any]:
+    def proposal(self, ticket: dict[str, Any], moment: datetime, stage: str) -> dict[str, Any]:
         rng = self.rng
         offered = self.vocab.scenario_reasons.get(ticket["scenario"]) or {}
         types = [t for t in ("modify_request", "request_evidence", "invite_cancel") if offered.get(t)]
@@ -183,7 +183,7 @@ def generate(count: int, seed: int, vocab: Vocabulary, start: datetime = DEFAULT
         yield maker.make(f"SYN-{seed}-{n:06d}")
 
 
-def latest_time(ticket: dict) -> str | None:
+def latest_time(ticket: dict[str, Any]) -> str | None:
     """The latest timestamp the ticket records: impact's default moment of the question (+1 h)."""
     from engine.decisions.ticket import TIME_FIELDS
 

@@ -25,6 +25,7 @@ from engine.decisions.ticket import validate_ticket
 from engine.history.attribution import DeclaredChange, explained_by
 from engine.history.corpus import latest_time
 from engine.history.ticket_sources import Partition, ticket_texts
+from engine.questions import EngineLike, Question, ask
 
 ACTORS = ("merchant", "buyer")
 KINDS = ("allowed_to_denied", "denied_to_allowed", "denial_codes_changed", "advice_changed",
@@ -42,12 +43,11 @@ class ImpactError(EngineError):
     """The run itself failed (not one ticket): no engine on a worker, a bundle mismatch, a lost cluster."""
 
 
-class Decider(Protocol):
-    """What the replay needs of an engine (engine.api.Engine has it)."""
+class Decider(EngineLike, Protocol):
+    """What the replay needs of an engine (engine.api.Engine has it): the questions, and the hash
+    of the bundle it decides with (every worker's must match the client's)."""
 
     bundle_hash: str
-
-    def decide(self, ticket: dict[str, Any], actor: str, at: Any = None, version: str | None = None) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -200,9 +200,9 @@ def decision_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list
 # -- one partition ------------------------------------------------------------------------------------
 
 def ask_decision(engine: Decider, ticket: dict[str, Any], actor: str, at: str | None, version: str) -> dict[str, Any]:
-    """The one place the replay asks the engine (pinned version, fixed `at`): switch it to the
-    shared `ask(engine, question)` interface when that lands."""
-    return engine.decide(ticket, actor, at=at, version=version)
+    """The one place the replay asks the engine (pinned version, fixed `at`)."""
+    answer: dict[str, Any] = ask(engine, Question.decide(ticket, actor, at, version))
+    return answer
 
 
 def replay_partition(engine: Decider, job: Job, partition: Partition) -> PartResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from engine.core.errors import EngineError, InputError, TicketError
@@ -35,6 +35,8 @@ def endpoint(handler: Callable[[Request, ServiceState], Awaitable[Response]]) ->
             return exc.response()
         except EngineError as exc:
             return from_engine_error(exc).response()
+        except ClientDisconnect:  # gone before its body arrived: nobody to answer, nothing to log
+            return ApiError(400, "bad_request", "the client disconnected before sending its body").response()
         except Exception as exc:  # noqa: BLE001
             return internal_error(request, exc)
     wrapped.__name__ = handler.__name__
@@ -58,8 +60,9 @@ def taking_body(handler: BodyHandler, envelope: str) -> Callable[[Request], Awai
 
 
 async def _compute(state: ServiceState, kind: str, body: dict, call: Callable[[Any], dict],
-                   *, actor: str | None = None) -> tuple[dict, str]:
-    """Run one engine call on the current engine, stamp and log it. Returns (result, decision_id)."""
+                   *, actor: str | None = None, envelope: str | None = None) -> tuple[dict, str]:
+    """Run one engine call on the current engine, stamp and log it. Returns (result, decision_id).
+    `envelope`: the body carries a ticket the engine validates (validation.py, RequestValidator)."""
     holder = state.holder
     assert holder is not None  # routes answer only after the lifespan set it
     with holder.lease() as generation:
@@ -70,6 +73,10 @@ async def _compute(state: ServiceState, kind: str, body: dict, call: Callable[[A
                 result = call(generation.engine)
         except FactError as exc:  # a value the schema let through but the rules runtime refuses
             raise unreadable_input(body, exc) from None
+        except TicketError as exc:
+            if envelope:  # a ticket that breaks its schema: answered as the envelope check would
+                state.validator.recheck(envelope, body)
+            raise from_engine_error(exc) from None
         except EngineError as exc:
             raise from_engine_error(exc) from None
     decision_id = new_decision_id()
@@ -95,7 +102,7 @@ async def decide(state: ServiceState, body: Any) -> Response:
     result, decision_id = await _compute(
         state, "decide", body,
         lambda engine: engine.decide(body["ticket"], body["actor"], at=body.get("at"), version=body.get("version")),
-        actor=body["actor"])
+        actor=body["actor"], envelope="decide")
     return _answer(result, decision_id)
 
 
@@ -103,7 +110,7 @@ async def check(state: ServiceState, body: Any) -> Response:
     result, decision_id = await _compute(
         state, "check", body,
         lambda engine: engine.check(body["ticket"], body["action"], body.get("payload") or {},
-                                    at=body.get("at"), version=body.get("version")))
+                                    at=body.get("at"), version=body.get("version")), envelope="check")
     return _answer(result, decision_id)
 
 
@@ -112,7 +119,7 @@ async def apply(state: ServiceState, body: Any) -> Response:
         state, "apply", body,
         lambda engine: engine.apply(body["ticket"], body["answer"], at=body.get("at"), version=body.get("version"),
                                     reason=body.get("reason")),
-        actor="buyer")
+        actor="buyer", envelope="apply")
     return _answer(result, decision_id)
 
 
@@ -120,27 +127,42 @@ async def decide_batch(state: ServiceState, body: Any) -> Response:
     """All items are answered by one engine (one lease), each logged with its own decision_id.
     A bad item (schema) fails the whole request with pointers `/items/<i>/...`; an item the engine
     refuses (unknown scenario, unknown version) gets its own `error` and the others still answer."""
+    holder = state.holder
+    assert holder is not None
     results: list[dict] = []
-    with state.holder.lease() as generation:
+    answered: list[tuple[dict, dict]] = []
+    ticket_refused = False
+    with holder.lease() as generation:
         for index, item in enumerate(body["items"]):
             try:
                 result = generation.engine.decide(item["ticket"], item["actor"], at=item.get("at"),
                                                   version=item.get("version"))
-            except EngineError as exc:
-                error = from_engine_error(exc, f"/items/{index}")
-                results.append({"error": {"status": error.status, "code": error.code, "message": error.message,
-                                          **({"problems": error.problems} if error.problems is not None else {})}})
+            except FactError as exc:
+                results.append(_item_error(unreadable_input(item, exc, base=f"/items/{index}")))
                 continue
-            decision_id = new_decision_id()
-            result["decision_id"] = decision_id
-            state.decision_log.record(decision_id=decision_id, kind="decide", body=item, result=result,
-                                      version=(result.get("policy") or {}).get("version"),
-                                      bundle_hash=generation.bundle_hash, actor=item["actor"],
-                                      ticket_id=_ticket_id(item))
+            except EngineError as exc:
+                ticket_refused = ticket_refused or isinstance(exc, TicketError)
+                results.append(_item_error(from_engine_error(exc, f"/items/{index}")))
+                continue
+            answered.append((item, result))
             results.append(result)
-    failed = sum(1 for r in results if "error" in r)
+    if ticket_refused:  # the tickets were left to the engine to validate (validation.py): schema breaks fail it all
+        state.validator.recheck("decide-batch", body)
+    for item, result in answered:
+        decision_id = new_decision_id()
+        result["decision_id"] = decision_id
+        state.decision_log.record(decision_id=decision_id, kind="decide", body=item, result=result,
+                                  version=(result.get("policy") or {}).get("version"),
+                                  bundle_hash=generation.bundle_hash, actor=item["actor"],
+                                  ticket_id=_ticket_id(item))
+    failed = len(results) - len(answered)
     return json_response({"count": len(results), "failed": failed, "bundle_hash": generation.bundle_hash,
                           "results": results})
+
+
+def _item_error(error: ApiError) -> dict:
+    return {"error": {"status": error.status, "code": error.code, "message": error.message,
+                      **({"problems": error.problems} if error.problems is not None else {})}}
 
 
 # -- platform payloads ------------------------------------------------------------------------------

@@ -54,9 +54,10 @@ def shape_problems(value: Any, path: str, depth: int = 0) -> Iterator[dict[str, 
                        "message": f"`{key}` must be a single value, not {'an object' if isinstance(item, dict) else 'a list'}"}
                 continue
             if key in EPOCH_FIELDS and isinstance(item, int) and not isinstance(item, bool) and not 0 <= item < EPOCH_LIMIT:
-                hint = " (it looks like milliseconds: the platform sends seconds)" if item >= EPOCH_LIMIT else ""
-                yield {"path": where, "code": "epoch_milliseconds" if item >= EPOCH_LIMIT else "bad_time",
-                       "message": f"`{key}` = {item} is not an epoch time in seconds{hint}"}
+                code = "epoch_milliseconds" if EPOCH_LIMIT <= item < EPOCH_LIMIT * 1000 else "time_out_of_range"
+                yield {"path": where, "code": code,
+                       "message": f"`{key}` = {item} is not an epoch time in seconds"
+                                  + (" (it looks like milliseconds)" if code == "epoch_milliseconds" else "")}
                 continue
             yield from shape_problems(item, where, depth + 1)
     elif isinstance(value, list):
@@ -71,7 +72,7 @@ def unreadable(body: dict[str, Any], parts: tuple[str, ...], exc: BaseException)
     """The 422 for a payload that broke the mapping: every located value that explains it."""
     problems = [p for part in parts for p in shape_problems(body.get(part), f"/{part}")]
     if not problems:
-        problems = [{"path": f"/{parts[0]}", "code": "unreadable",
+        problems = [{"path": f"/{parts[0]}", "code": "invalid",
                      "message": f"the platform payload could not be read ({type(exc).__name__}: {exc})"}]
     # one line, no traceback: the client's payload, not the service, is at fault
     logger.info("platform payload refused at %s: %s: %s", ", ".join(p["path"] for p in problems),
@@ -79,9 +80,10 @@ def unreadable(body: dict[str, Any], parts: tuple[str, ...], exc: BaseException)
     return ApiError(422, "invalid_platform_payload", "the platform payload has values the mapping cannot read", problems)
 
 
-def unreadable_input(body: Any, exc: BaseException) -> ApiError:
-    """The 422 for a schema-valid body whose values the rules runtime still refuses (FactError)."""
-    problems = list(shape_problems(body, "")) or [
-        {"path": "", "code": "not_comparable", "message": f"a value is outside what the rules compare: {exc}"}]
+def unreadable_input(body: Any, exc: BaseException, base: str = "") -> ApiError:
+    """The 422 for a schema-valid body whose values the rules runtime still refuses (FactError);
+    `base` locates `body` in the request (`/items/3` in a batch)."""
+    problems = list(shape_problems(body, base)) or [
+        {"path": base, "code": "not_comparable", "message": f"a value is outside what the rules compare: {exc}"}]
     logger.info("request refused at %s: %s: %s", ", ".join(p["path"] for p in problems), type(exc).__name__, exc)
     return ApiError(422, "invalid_input", "the request has values the rules runtime cannot compare", problems)

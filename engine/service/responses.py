@@ -31,5 +31,21 @@ def dumps(data: Any) -> bytes:
                           default=_default).encode("ascii")
 
 
+class JSONBytes(Response):
+    """A Starlette Response for bytes already JSON: the headers built directly (Response.__init__
+    renders and re-scans them generically, a visible share of a decision's HTTP cost)."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.background = None
+        raw = [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", b"application/json")]
+        if headers:
+            raw.extend((key.lower().encode("latin-1"), value.encode("latin-1")) for key, value in headers.items())
+        self.raw_headers = raw
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(dumps(data), status_code=status, headers=headers, media_type="application/json")
+    return JSONBytes(dumps(data), status, headers)

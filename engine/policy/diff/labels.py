@@ -143,3 +143,26 @@ def value_text(value: Any, limit: int = 60) -> str:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_ANNOTATIONS = ("id", "section", "illustrative", "note")
+
+
+def summary_text(value: Any, limit: int = 160) -> str:
+    """A value as a reviewer reads it: an added or removed item without its id and annotations
+    (the label and the section column carry those), a rule as `stage actor action: deny CODE
+    message`, anything else as `value_text`."""
+    if isinstance(value, dict) and "stage" in value and "when" in value:
+        actions = value.get("action")
+        action = ",".join(actions) if isinstance(actions, list) else str(actions or "")
+        effect = next((k for k in ("deny", "advise", "outcome", "effect") if k in value), "")
+        body = value.get(effect)
+        detail = (f"{body.get('code', '')} {body.get('message', '')}".strip() if isinstance(body, dict)
+                  else value_text(body, 60))
+        return value_text(f"{value.get('stage')} {value.get('actor', '')} {action}: {effect} {detail}", limit)
+    if isinstance(value, dict):
+        kept = {k: v for k, v in value.items() if k not in _ANNOTATIONS}
+        return value_text("; ".join(f"{k}: {value_text(v, 40)}" for k, v in kept.items()), limit)
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "id" in v for v in value):
+        return value_text(", ".join(str(v["id"]) for v in value), limit)
+    return value_text(value, limit)
