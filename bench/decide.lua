@@ -13,6 +13,8 @@ local items = tonumber(os.getenv("ITEMS") or "1")
 local counter = 0
 local endpoint = os.getenv("ENDPOINT") or "/v1/decide"
 local headers = { ["Content-Type"] = "application/json" }
+-- CLOSE=1: a new connection per request (wrk reconnects), so every request also goes through accept()
+if os.getenv("CLOSE") == "1" then headers["Connection"] = "close" end
 
 function request()
   counter = counter + 1
@@ -29,9 +31,9 @@ function done(summary, latency, requests)
   local errors = summary.errors
   io.write(string.format(
     "RESULT decisions/s=%.0f requests=%d p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f " ..
-    "socket_errors=%d non2xx=%d seconds=%.1f\n",
+    "socket_errors=%d non2xx=%d seconds=%.1f (connect=%d read=%d write=%d timeout=%d)\n",
     summary.requests * items / seconds, summary.requests,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000, errors.connect + errors.read + errors.write + errors.timeout,
-    errors.status, seconds))
+    errors.status, seconds, errors.connect, errors.read, errors.write, errors.timeout))
 end
