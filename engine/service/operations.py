@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, MutableMapping
 
 from engine.service import metrics
 from engine.service.decision_log import PENDING_COMMITS
 
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]  # the ASGI scope, as starlette.types types it
 
 _UNAVAILABLE = json.dumps({"error": {
     "status": 503, "code": "decision_log_unavailable",
