@@ -83,7 +83,8 @@ def check(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
 def apply(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     ticket, answer = _field(body, "ticket", dict), _field(body, "answer", str)
     result: dict[str, Any] = engine.apply(ticket, answer, at=_time(body, "at") or wall_clock(),
-                                          version=_field(body, "version", str, required=False) or None).to_json()
+                                          version=_field(body, "version", str, required=False) or None,
+                                          reason=_field(body, "reason", str, required=False) or None).to_json()
     return result
 
 
