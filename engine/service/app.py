@@ -13,17 +13,20 @@ import asyncio
 import logging
 import signal
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from pathlib import Path
+from typing import Any, AsyncIterator, Coroutine
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+from starlette.middleware import Middleware
 
 from engine.service import errors
 from engine.service.decision_log import DecisionLog
 from engine.service.openapi import build_openapi
+from engine.service.operations import OperationsMiddleware
 from engine.service.reload import EngineHolder
 from engine.service.responses import dumps
 from engine.service.routes import starlette_routes
@@ -37,23 +40,23 @@ logger = logging.getLogger("aftersale.service")
 LOG_FLUSH_SECONDS = 1.0
 
 
-def _load_engine(rules_dir):
+def _load_engine(rules_dir: Path) -> Any:
     from engine.api import Engine
     return Engine.from_directory(rules_dir)
 
 
-def create_app(settings: ServiceSettings, engine=None) -> Starlette:
+def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
     errors.configure_logging()
     state = ServiceState(
         settings=settings,
         validator=RequestValidator(settings.schemas_dir),
-        decision_log=DecisionLog(settings.decision_log),
+        decision_log=DecisionLog.from_settings(settings),
         openapi=dumps(build_openapi(settings.schemas_dir)),
         preloaded_engine=engine,
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         holder = EngineHolder.start(settings.rules_dir, _load_engine, engine=state.preloaded_engine)
         state.holder, state.preloaded_engine = holder, None
         loop = asyncio.get_running_loop()
@@ -85,6 +88,7 @@ def create_app(settings: ServiceSettings, engine=None) -> Starlette:
     app = ServiceApp(
         routes=starlette_routes() + [workbench.mount()],  # /workbench/: the policy team's pages
         lifespan=lifespan,
+        middleware=[Middleware(OperationsMiddleware)],  # /metrics, latency, required-mode log commits
         exception_handlers={HTTPException: errors.http_exception, errors.ApiError: errors.api_error,
                             Exception: errors.unhandled},
     )
@@ -117,7 +121,7 @@ class ServiceApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def _background(state: ServiceState, coroutine) -> None:
+def _background(state: ServiceState, coroutine: Coroutine[Any, Any, Any]) -> None:
     """Run a task the app owns: kept referenced until done, cancelled at shutdown."""
     task = asyncio.ensure_future(coroutine)
     state.background.add(task)

@@ -35,7 +35,7 @@ def configure_logging() -> None:
 class ApiError(Exception):
     """An answer other than 2xx, decided by the service (bad body, size, unknown route...)."""
 
-    def __init__(self, status: int, code: str, message: str, problems: list[dict] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, problems: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.problems = status, code, message, problems
 
@@ -43,7 +43,7 @@ class ApiError(Exception):
         return error_response(self.status, self.code, self.message, self.problems)
 
 
-def error_response(status: int, code: str, message: str, problems: list[dict] | None = None,
+def error_response(status: int, code: str, message: str, problems: list[dict[str, Any]] | None = None,
                    **extra: Any) -> Response:
     body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if problems is not None:

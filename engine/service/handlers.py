@@ -60,8 +60,8 @@ def taking_body(handler: BodyHandler, envelope: str) -> Callable[[Request], Awai
     return endpoint(with_body)
 
 
-async def _compute(state: ServiceState, kind: str, body: dict, call: Callable[[Any], dict],
-                   *, actor: str | None = None, envelope: str | None = None) -> tuple[dict, str]:
+async def _compute(state: ServiceState, kind: str, body: dict[str, Any], call: Callable[[Any], dict[str, Any]],
+                   *, actor: str | None = None, envelope: str | None = None) -> tuple[dict[str, Any], str]:
     """Run one engine call on the current engine, stamp and log it. Returns (result, decision_id).
     `envelope`: the body carries a ticket the engine validates (validation.py, RequestValidator)."""
     holder = state.holder
@@ -91,12 +91,12 @@ async def _compute(state: ServiceState, kind: str, body: dict, call: Callable[[A
     return result, decision_id
 
 
-def _ticket_id(body: dict) -> str | None:
+def _ticket_id(body: dict[str, Any]) -> str | None:
     ticket = body.get("ticket")
     return ticket.get("ticket_id") if isinstance(ticket, dict) else None
 
 
-def _answer(result: dict, decision_id: str) -> Response:
+def _answer(result: dict[str, Any], decision_id: str) -> Response:
     return json_response(result, headers={"x-decision-id": decision_id})
 
 
@@ -131,8 +131,8 @@ async def decide_batch(state: ServiceState, body: Any) -> Response:
     refuses (unknown scenario, unknown version) gets its own `error` and the others still answer."""
     holder = state.holder
     assert holder is not None
-    results: list[dict] = []
-    answered: list[tuple[dict, dict]] = []
+    results: list[dict[str, Any]] = []
+    answered: list[tuple[dict[str, Any], dict[str, Any]]] = []
     ticket_refused = False
     with holder.lease() as generation:
         for index, item in enumerate(body["items"]):
@@ -162,7 +162,7 @@ async def decide_batch(state: ServiceState, body: Any) -> Response:
                           "results": results})
 
 
-def _item_error(error: ApiError) -> dict:
+def _item_error(error: ApiError) -> dict[str, Any]:
     return {"error": {"status": error.status, "code": error.code, "message": error.message,
                       **({"problems": error.problems} if error.problems is not None else {})}}
 
@@ -217,9 +217,12 @@ _UNREADABLE = (TypeError, ValueError, OverflowError, OSError, KeyError, Attribut
                FactError)
 
 
-def _readable(body: dict, parts: tuple[str, ...]) -> Callable[[Callable[[Any], dict]], Callable[[Any], dict]]:
-    def wrap(call: Callable[[Any], dict]) -> Callable[[Any], dict]:
-        def guarded(engine: Any) -> dict:
+EngineCall = Callable[[Any], dict[str, Any]]
+
+
+def _readable(body: dict[str, Any], parts: tuple[str, ...]) -> Callable[[EngineCall], EngineCall]:
+    def wrap(call: EngineCall) -> EngineCall:
+        def guarded(engine: Any) -> dict[str, Any]:
             try:
                 return call(engine)
             except _UNREADABLE as exc:
@@ -242,7 +245,7 @@ def _platform(call: Callable[[], Any]) -> Any:
 _PLATFORM_SOURCES = {"/scenario": "/context/scenario", "/order/category": "/context/category"}
 
 
-def _from_platform_ticket(call: Callable[[], dict]) -> dict:
+def _from_platform_ticket(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return call()
     except TicketError as exc:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import fastjsonschema
 import orjson
 import jsonschema
 from referencing import Registry, Resource
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 
 from engine.core.jsonschema_errors import schema_problems
 from engine.core.problems import Problem, unique
@@ -29,7 +29,7 @@ ID_BASE = "https://aftersale-policy.local/schemas/"
 ENVELOPES = ("decide", "check", "apply", "decide-batch", "wechat-decide", "wechat-check")
 
 
-def pointer(parts) -> str:
+def pointer(parts: Iterable[Any]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
@@ -38,7 +38,7 @@ class SchemaStore:
 
     def __init__(self, schemas_dir: Path) -> None:
         self.root = Path(schemas_dir)
-        self.by_id: dict[str, dict] = {}
+        self.by_id: dict[str, dict[str, Any]] = {}
         self.file_of: dict[str, Path] = {}  # $id → file, relative to the schemas directory
         for path in sorted(self.root.rglob("*.schema.json")):
             document = json.loads(path.read_text(encoding="utf-8"))
@@ -49,17 +49,17 @@ class SchemaStore:
     def id_for(self, path: Path) -> str:
         return ID_BASE + path.relative_to(self.root).as_posix()
 
-    def by_file(self, relative: str) -> dict:
+    def by_file(self, relative: str) -> dict[str, Any]:
         """The schema in `relative` (e.g. `decision.schema.json`), whatever its `$id`."""
         for uri, path in self.file_of.items():
             if path.as_posix() == relative:
                 return self.by_id[uri]
         raise KeyError(relative)
 
-    def envelope(self, name: str) -> dict:
+    def envelope(self, name: str) -> dict[str, Any]:
         return self.by_id[f"{ID_BASE}requests/{name}.schema.json"]
 
-    def fetch(self, uri: str) -> dict:
+    def fetch(self, uri: str) -> dict[str, Any]:
         """fastjsonschema's loader for our own ids (it asks per URI scheme)."""
         base = uri.split("#", 1)[0]
         if base in self.by_id:
@@ -119,7 +119,7 @@ class RequestValidator:
             yield from schema_problems(error)
 
 
-async def read_json(request, limit: int) -> Any:
+async def read_json(request: Request, limit: int) -> Any:
     """The request body as JSON. 413 past `limit` bytes (declared length first, then the bytes as
     they stream, for chunked bodies or a lying Content-Length); 400 for anything not JSON."""
     declared = request.headers.get("content-length")
