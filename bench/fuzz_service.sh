@@ -39,6 +39,10 @@ set -e
 cases=$(grep -o '[0-9]* generated' "$report" | grep -o '[0-9]*' | tail -1)
 failures=$(grep -c 'Server error' "$report" || true)
 tracebacks=$(grep -c 'Traceback' "$log" || true)
+if [[ "$status" != 0 || "$tracebacks" != 0 ]]; then  # say what failed: the failing requests, the server's tracebacks
+  sed -n '/FAILURES/,/SUMMARY/p' "$report"
+  grep -A40 'Traceback' "$log" | head -200 || true
+fi
 echo "RESULT requests=${cases:-0} server_errors=$failures tracebacks_in_server_log=$tracebacks schemathesis_exit=$status"
 rm -f "$report"
 [[ "$status" == 0 && "$tracebacks" == 0 ]]
