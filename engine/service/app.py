@@ -21,10 +21,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+from starlette.middleware import Middleware
 
 from engine.service import errors
 from engine.service.decision_log import DecisionLog
 from engine.service.openapi import build_openapi
+from engine.service.operations import OperationsMiddleware
 from engine.service.reload import EngineHolder
 from engine.service.responses import dumps
 from engine.service.routes import starlette_routes
@@ -48,7 +50,7 @@ def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
     state = ServiceState(
         settings=settings,
         validator=RequestValidator(settings.schemas_dir),
-        decision_log=DecisionLog(settings.decision_log),
+        decision_log=DecisionLog.from_settings(settings),
         openapi=dumps(build_openapi(settings.schemas_dir)),
         preloaded_engine=engine,
     )
@@ -86,6 +88,7 @@ def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
     app = ServiceApp(
         routes=starlette_routes() + [workbench.mount()],  # /workbench/: the policy team's pages
         lifespan=lifespan,
+        middleware=[Middleware(OperationsMiddleware)],  # /metrics, latency, required-mode log commits
         exception_handlers={HTTPException: errors.http_exception, errors.ApiError: errors.api_error,
                             Exception: errors.unhandled},
     )

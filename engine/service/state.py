@@ -20,3 +20,4 @@ class ServiceState:
     holder: EngineHolder | None = None
     preloaded_engine: Any = None            # `aftersale serve` with one worker passes the engine it validated
     background: set = field(default_factory=set)     # tasks the app owns (watcher, log flush, reloads)
+    coordinator: Any = None                 # generations.WorkerLink when a supervisor hands out the bundles
