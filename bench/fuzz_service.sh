@@ -5,7 +5,7 @@
 # server log is searched for tracebacks. Prints schemathesis' summary and one RESULT line.
 #
 #   bench/fuzz_service.sh                    # ~10,000 requests (EXAMPLES=850 per operation)
-#   EXAMPLES=100 bench/fuzz_service.sh       # a quick one
+#   EXAMPLES=100 bench/fuzz_service.sh       # a quick one; FUZZ_WORKERS=4: concurrent schemathesis workers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +31,7 @@ for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; 
 report=$(mktemp /tmp/aftersale-fuzz.XXXXXX.txt)
 set +e
 # /admin/reload is left out: each call reloads the rules (seconds of CPU), which is not the point here
-"$ST" run "$url/openapi.json" --checks not_a_server_error --max-examples "$EXAMPLES" \
+"$ST" run "$url/openapi.json" --checks not_a_server_error --max-examples "$EXAMPLES" --workers "${FUZZ_WORKERS:-4}" \
   --phases examples,coverage,fuzzing --exclude-path /admin/reload --generation-deterministic \
   --suppress-health-check all --no-color 2>&1 | tee "$report" | tail -25
 status=${PIPESTATUS[0]}
@@ -39,6 +39,10 @@ set -e
 cases=$(grep -o '[0-9]* generated' "$report" | grep -o '[0-9]*' | tail -1)
 failures=$(grep -c 'Server error' "$report" || true)
 tracebacks=$(grep -c 'Traceback' "$log" || true)
+if [[ "$status" != 0 || "$tracebacks" != 0 ]]; then  # say what failed: the failing requests, the server's tracebacks
+  sed -n '/FAILURES/,/SUMMARY/p' "$report"
+  grep -A40 'Traceback' "$log" | head -200 || true
+fi
 echo "RESULT requests=${cases:-0} server_errors=$failures tracebacks_in_server_log=$tracebacks schemathesis_exit=$status"
 rm -f "$report"
 [[ "$status" == 0 && "$tracebacks" == 0 ]]

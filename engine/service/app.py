@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.service import errors
 from engine.service.decision_log import DecisionLog
@@ -98,35 +98,37 @@ def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
 
 class ServiceApp(Starlette):
     """Starlette, with one shortcut: a request whose method and path are exactly those of a route
-    (the decision endpoints are what the service spends its time on) goes straight to that route's
-    endpoint, skipping the middleware stack and the router's pattern matching. The endpoints catch
-    every error themselves (handlers.endpoint), so the answer is the same; everything else
-    (unknown paths, 405, HEAD) takes the usual way. Measured: bench/README.md."""
+    (the decision endpoints are what the service spends its time on) goes to that route's endpoint
+    through the app's own middleware (OperationsMiddleware: metrics, required-mode log commits)
+    but without Starlette's error/exception middleware and the router's pattern matching. The
+    endpoints catch every error themselves (handlers.endpoint), so the answer is the same;
+    everything else (unknown paths, 405, HEAD, the mounted workbench) takes the usual way.
+    Measured: bench/README.md."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.direct: dict[tuple[str, str], Any] = {
+        self.direct: dict[tuple[str, str], Route] = {
             (method, route.path): route
             for route in self.routes if isinstance(route, Route) and "{" not in route.path
             for method in (route.methods or ()) if method != "HEAD"}
-        # the shortcut still passes the operations middleware: metrics, and the required decision
-        # log's durability wait (an answered decision must be logged first)
-        self._direct_app = OperationsMiddleware(self._direct)
+        shortcut: ASGIApp = self._call_endpoint
+        for middleware in reversed(self.user_middleware):  # the same middleware, in the same order
+            factory: Any = middleware.cls
+            shortcut = factory(shortcut, *middleware.args, **middleware.kwargs)
+        self.shortcut = shortcut
+
+    async def _call_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.direct[(scope["method"], scope["path"])]
+        scope["route"] = route  # as the router sets it (the metrics label requests by route)
+        response = await route.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            route = self.direct.get((scope["method"], scope["path"]))
-            if route is not None:
-                scope["app"] = self
-                scope["route"] = route
-                await self._direct_app(scope, receive, send)
-                return
+        if scope["type"] == "http" and (scope["method"], scope["path"]) in self.direct:
+            scope["app"] = self
+            await self.shortcut(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
-
-    @staticmethod
-    async def _direct(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await scope["route"].endpoint(Request(scope, receive))
-        await response(scope, receive, send)
 
 
 def _background(state: ServiceState, coroutine: Coroutine[Any, Any, Any]) -> None:
