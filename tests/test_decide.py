@@ -193,8 +193,11 @@ def test_intercept_only_before_negotiation():
 def test_buyer_actions():
     d = run(with_pending(), actor="buyer")
     assert set(d["actions"]) == {"accept_negotiation", "reject_negotiation", "contact_merchant",
-                                 "cancel_aftersale", "modify_aftersale", "request_platform_intervention"}
-    assert all(a["allowed"] for a in d["actions"].values())
+                                 "cancel_aftersale", "modify_aftersale", "request_platform_intervention",
+                                 "update_return_logistics"}
+    # 修改物流信息 is the buyer's button only for a proposal made at the receiving stage (三-3.2.1)
+    assert all(a["allowed"] for name, a in d["actions"].items() if name != "update_return_logistics")
+    assert [x["code"] for x in d["actions"]["update_return_logistics"]["denials"]] == ["NOT_A_RECEIVING_STAGE_NEGOTIATION"]
     assert "constraints" not in d["actions"]["accept_negotiation"]
     evidence = with_pending(type="request_evidence", reason="contact_failed")
     assert codes(run(evidence, actor="buyer"), "accept_negotiation") == ["NOT_ANSWERABLE"]

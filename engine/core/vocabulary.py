@@ -9,7 +9,8 @@ ACTORS = ("merchant", "buyer")
 MERCHANT_ACTIONS = ("agree", "reject", "negotiate", "modify_negotiation", "extend_receipt",
                     "modify_return_logistics", "intercept_logistics", "withdraw_negotiation")
 BUYER_ACTIONS = ("accept_negotiation", "reject_negotiation", "contact_merchant", "cancel_aftersale",
-                 "modify_aftersale", "request_platform_intervention")
+                 "modify_aftersale", "request_platform_intervention",
+                 "update_return_logistics")  # 修改物流信息 (三-3.2.1), the buyer's own return waybill
 # `timeout` is not an action anyone takes: it names the outcome rule applied when the buyer's
 # response window passes (design.md: "For `outcome` rules, `action` is ... or `timeout`").
 TIMEOUT = "timeout"
