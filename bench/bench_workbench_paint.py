@@ -58,8 +58,8 @@ def main() -> int:
                     page.goto(f"{url}/workbench/#/{name}")
                     page.locator("main h1").wait_for()
                     content = page.evaluate("performance.now()")
-                    paint = page.evaluate(
-                        "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null")
+                    page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0")
+                    paint = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
                     context.close()
                     paints.append(paint)
                     contents.append(content)

@@ -83,6 +83,10 @@ def test_serve_from_the_wheel_answers_a_decision(installed):
             answer = _post_when_ready(url + "/v1/decide", {"ticket": ticket, "actor": "merchant", "at": AT})
             assert answer.status_code == 200, answer.text
             assert answer.json()["policy"]["version"] == "2024-05-31"
+            # the workbench's page and vendored libraries are package data (issue 13)
+            for asset in ("", "pages/draft.js", "vendor/codemirror.js", "vendor/LICENSE.chartjs"):
+                assert httpx.get(f"{url}/workbench/{asset}", timeout=10).status_code == 200, asset
+            assert httpx.get(f"{url}/workbench/api/policy/2024-05-31", timeout=10).json()["version"] == "2024-05-31"
         finally:
             server.terminate()
             server.wait(15)

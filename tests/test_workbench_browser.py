@@ -154,6 +154,14 @@ def test_check_a_proposal_and_apply_an_answer(page, server):
     applied = page.locator("#apply-result")
     applied.wait_for()
     assert "refunding" in applied.inner_text() and "auto_refund" in applied.inner_text()
+    # 三-3.2.1: a rejection needs its reason; the page sends the one typed beside the buttons
+    page.fill("#reject-reason", "")
+    page.get_by_role("button", name="拒绝 reject").click()
+    page.locator("#apply-result").get_by_text("REJECT_REASON_REQUIRED").wait_for()
+    page.fill("#reject-reason", "金额不合理")
+    page.get_by_role("button", name="拒绝 reject").click()
+    page.locator("#apply-result .b-ok").wait_for()  # the allowed badge replaces the refusal
+    assert "REJECT_REASON_REQUIRED" not in page.locator("#apply-result").inner_text()
 
 
 def _edit_draft(page, server, text: str) -> None:

@@ -21,8 +21,21 @@ def _in_force(engine: Any, at: Any) -> str | None:
         return None
 
 
+_VERSION_ROWS: dict[str, list[dict[str, Any]]] = {}  # bundle hash -> what does not depend on `at`
+
+
 def versions(engine: Any, at_text: str | None) -> dict[str, Any]:
     at = parse_aware(at_text) if at_text else wall_clock()
+    rows = _VERSION_ROWS.get(engine.bundle_hash)
+    if rows is None:  # a changelog diffs every adjacent pair: once per bundle, not per request
+        if len(_VERSION_ROWS) > 8:
+            _VERSION_ROWS.clear()
+        rows = _VERSION_ROWS[engine.bundle_hash] = _version_rows(engine)
+    out = [dict(row, **info.to_json(at)) for row, info in zip(rows, engine.versions())]
+    return {"at": iso(at), "in_force": _in_force(engine, at), "bundle_hash": engine.bundle_hash, "versions": out}
+
+
+def _version_rows(engine: Any) -> list[dict[str, Any]]:
     infos = engine.versions()
     docs = [VersionDocument(version=i.version, path=Path(f"{i.version}.yaml"), data=engine.document(i.version),
                             positions=None, effective_from=i.effective_from)  # type: ignore[arg-type]
@@ -32,13 +45,13 @@ def versions(engine: Any, at_text: str | None) -> dict[str, Any]:
     for info in infos:
         document = engine.bundle.document(info.version)
         entry = entries[info.version]
-        out.append(dict(info.to_json(at), date=entry.date_label, file=document.path.name if document else None,
+        out.append(dict(date=entry.date_label, file=document.path.name if document else None,
                         title=engine.document(info.version).get("title"),
                         counts=catalog.counts(engine.document(info.version)),
                         previous=entry.previous,
                         changelog=[dict(row.to_json(), change_count=len(row.changes)) for row in entry.rows],
                         undeclared=[c.path for c in entry.undeclared]))
-    return {"at": iso(at), "in_force": _in_force(engine, at), "bundle_hash": engine.bundle_hash, "versions": out}
+    return out
 
 
 def policy(engine: Any, version: str) -> dict[str, Any]:

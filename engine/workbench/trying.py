@@ -82,7 +82,8 @@ def check(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
 def apply(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     ticket, answer = _field(body, "ticket", dict), _field(body, "answer", str)
     return dict(engine.apply(ticket, answer, at=_time(body, "at") or wall_clock(),
-                             version=_field(body, "version", str, required=False) or None))
+                             version=_field(body, "version", str, required=False) or None,
+                             reason=_field(body, "reason", str, required=False) or None))
 
 
 def _marks(engine: Any, decision: dict[str, Any], start: datetime, end: datetime) -> list[dict[str, Any]]:

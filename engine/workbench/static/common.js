@@ -17,7 +17,7 @@ export const ACTIONS = {
   agree: '同意', reject: '拒绝', negotiate: '发起协商', modify_negotiation: '修改协商方案', extend_receipt: '延长收货时间',
   modify_return_logistics: '修改退货物流', intercept_logistics: '物流拦截', withdraw_negotiation: '撤回协商',
   accept_negotiation: '接受协商', reject_negotiation: '拒绝协商', contact_merchant: '联系商家', cancel_aftersale: '取消售后',
-  modify_aftersale: '修改售后申请', request_platform_intervention: '申请平台介入',
+  modify_aftersale: '修改售后申请', request_platform_intervention: '申请平台介入', update_return_logistics: '修改物流信息',
 };
 export const ACTORS = { merchant: '商家', buyer: '买家' };
 export const REJECTION = { allowed: '可直接拒绝', guided: '引导先协商', negotiation_required: '须先协商' };

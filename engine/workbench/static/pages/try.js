@@ -109,6 +109,7 @@ export default function Try() {
   const [error, setError] = useState(null);
   const [checkAction, setCheckAction] = useState('negotiate');
   const [payload, setPayload] = useState('');
+  const [rejectReason, setRejectReason] = useState('不同意协商方案');  // sent with a reject answer
   const [checked, setChecked] = useState(null);
   const [applied, setApplied] = useState(null);
   const seq = useRef(0);
@@ -149,7 +150,9 @@ export default function Try() {
     let body; try { body = JSON.parse(payload || '{}'); } catch (e) { setChecked({ error: { message: `payload 不是 JSON：${e.message}` } }); return; }
     api('check', { ticket, action: checkAction, payload: body, at }).then(r => setChecked({ result: r }), e => setChecked({ error: e }));
   };
-  const doApply = (answer) => api('apply', { ticket, answer, at }).then(r => setApplied({ result: r }), e => setApplied({ error: e }));
+  // 三-3.2.1: a rejection is submitted with its reason (拒绝原因); accept and timeout take none
+  const doApply = (answer) => api('apply', { ticket, answer, at, ...(answer === 'reject' && rejectReason ? { reason: rejectReason } : {}) })
+    .then(r => setApplied({ result: r }), e => setApplied({ error: e }));
 
   if (!examples || !versions) return error ? html`<${ErrorBox} error=${error} />` : html`<p class="muted">加载中…</p>`;
   return html`
@@ -181,6 +184,7 @@ export default function Try() {
         ${checked?.result ? html`<div class="card" id="check-result">${checked.result.valid ? html`<span class="badge b-ok">✓ 方案有效</span>` : html`<span class="badge b-bad">✗ 方案无效</span>`}
           ${(checked.result.violations || []).map(v => html`<div class="denial"><strong>${v.message}</strong><div class="small mono">${v.code} · ${v.field || ''} · ${v.rule} · §${v.section}</div></div>`)}</div>` : null}
         <h2>买家回应 <small class="muted">apply</small></h2>
+        <div class="toolbar"><label class="small">拒绝原因 reason <input id="reject-reason" type="text" size="24" value=${rejectReason} onInput=${e => setRejectReason(e.target.value)} /></label></div>
         <div class="toolbar">${examples.answers.map(a => html`<button onClick=${() => doApply(a)} disabled=${!ticket}>${{ accept: '接受', reject: '拒绝', timeout: '超时' }[a]} ${a}</button>`)}</div>
         ${applied?.error ? html`<${ErrorBox} error=${applied.error} />` : null}
         ${applied?.result ? html`<div class="card small" id="apply-result">${applied.result.allowed ? html`<span class="badge b-ok">允许</span>` : html`<span class="badge b-bad">不允许</span>`}
