@@ -3,7 +3,7 @@ evaluation of a realistic fact dict against a policy version (default rules/2024
 
     .venv/bin/python bench/bench_engine.py [--policy rules/2024-05-31.yaml] [--n 20000] [--threads 1]
 
-Each figure times one `CompiledPolicy.fired` / `fired_plain` call (validation + evaluation +
+Each figure times one `DurableEvaluator.fired` / `fired_plain` call (validation + evaluation +
 de-duplication); a full merchant decision takes one or two gate evaluations plus its own glue.
 """
 from __future__ import annotations

@@ -32,19 +32,31 @@ from engine.core.resources import default_rules_dir  # noqa: E402
 from engine.history.attribution import declared_between  # noqa: E402
 from engine.history.dask_run import EnginePlugin, dask_client, policy_files, run_impact  # noqa: E402
 from engine.history.differences import DifferenceWriter  # noqa: E402
-from engine.history.impact import Job  # noqa: E402
+from engine.history.impact import Job, PartResult  # noqa: E402
 from engine.history.ticket_sources import count_rows, discover, partitions  # noqa: E402
 from engine.policy.bundle import load_directory  # noqa: E402
 
 FROM, TO = "2024-03-22", "2024-04-22"
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_mib() -> float:
+    """Resident memory now. (Not ru_maxrss: Linux carries the high-water mark across the exec of a
+    spawned worker, so a worker would report its parent's peak.)"""
+    import psutil  # a dependency of distributed
+
+    return float(psutil.Process().memory_info().rss) / 2**20
 
 
 def corpus(data: Path, count: int) -> Path:
-    path = data / f"corpus-{count}.jsonl"
+    import hashlib
+
+    maker = hashlib.sha256((ROOT / "engine" / "history" / "corpus.py").read_bytes()).hexdigest()[:8]
+    path = data / f"corpus-{count}-{maker}.jsonl"  # made again when the generator changes
     if not path.exists():
         started = time.monotonic()
         subprocess.run([sys.executable, "-m", "engine.cli.main", "corpus", "--count", str(count), "--seed", "1",
@@ -68,20 +80,43 @@ def measure(path: Path, workers: int, partition: int) -> dict[str, float]:
         started = time.monotonic()
         client.register_plugin(plugin)
         built = time.monotonic() - started
-        started = time.monotonic()
-        tally = run_impact(client, job, partitions(sources, partition), plugin, total,
-                           lambda part: writer.add(part.differences))
-        seconds = time.monotonic() - started
-        peaks = client.run(peak_rss_mib)
+        cpu_before = client.run(cpu_seconds)
+        peaks = {"worker": max(client.run(rss_mib).values()), "client": rss_mib()}
+        trend: list[float] = []  # the workers' largest RSS at each tenth of the run: flat or growing?
+        parts = 0
+        tenth = max(1, total // partition // 10)
+
+        def on_part(part: PartResult) -> None:
+            nonlocal parts
+            writer.add(part.differences)
+            parts += 1
+            if parts % 10 == 0 or parts % tenth == 0:  # sample the workers' memory as the run goes
+                now = max(client.run(rss_mib).values())
+                peaks["worker"] = max(peaks["worker"], now)
+                peaks["client"] = max(peaks["client"], rss_mib())
+                if parts % tenth == 0:
+                    trend.append(round(now))
+
+        started, client_cpu = time.monotonic(), cpu_seconds()
+        tally = run_impact(client, job, partitions(sources, partition), plugin, total, on_part)
+        seconds, client_cpu = time.monotonic() - started, cpu_seconds() - client_cpu
+        cpu = sum(client.run(cpu_seconds).values()) - sum(cpu_before.values())
     writer.finish({"tickets": tally.tickets})
     size = writer.size_bytes()
     shutil.rmtree(out.parent, ignore_errors=True)
-    assert tally.tickets == total, (tally.tickets, total)
+    assert tally.tickets == total, (tally.tickets, total, tally.problems[:3], tally.undecidable)
     return {"tickets": total, "workers": workers, "seconds": round(seconds, 2),
             "tickets_per_second": round(total / seconds, 1),
             "per_worker_per_second": round(total / seconds / workers, 1),
             "engine_build_seconds": round(built, 2),
-            "peak_worker_rss_mib": round(max(peaks.values()), 1),
+            # CPU the workers spent per ticket: the per-core rate, immune to other load on the machine
+            "worker_cpu_us_per_ticket": round(cpu / total * 1e6, 1),
+            "per_core_tickets_per_cpu_second": round(total / cpu, 1),
+            # the client's share (reading, shipping, merging, writing Parquet; here with the scheduler)
+            "client_cpu_us_per_ticket": round(client_cpu / total * 1e6, 1),
+            "peak_worker_rss_mib": round(peaks["worker"], 1),
+            "worker_rss_trend_mib": trend,
+            "peak_client_rss_mib": round(peaks["client"], 1),  # client + the LocalCluster's scheduler
             "differences": writer.rows, "parquet_bytes": size,
             "parquet_bytes_per_ticket": round(size / total, 2)}
 
@@ -105,7 +140,7 @@ def main() -> int:
             result = measure(path, workers, args.partition_size)
             results.append(result)
             print(json.dumps(result), flush=True)
-    print(f"# load average after: {os.getloadavg()}; client peak RSS {peak_rss_mib():.0f} MiB")
+    print(f"# load average after: {os.getloadavg()}")
     for size in sizes:
         rates = {r["workers"]: r["tickets_per_second"] for r in results if r["tickets"] == size}
         if 1 in rates and 2 in rates:

@@ -10,6 +10,12 @@
 #   RULES=/path/to/rules bench/load_test.sh # another policy directory (default: the bundled rules/)
 #   BATCH=1 bench/load_test.sh              # POST /v1/decide/batch, 20 decisions per request
 #   REPEAT=3 bench/load_test.sh             # the same run 3 times on one server (the CPU is shared: look at the spread)
+#   NOFILE=1024 SLOWLORIS=3000 bench/load_test.sh   # server open-file limit 1024, 3000 unfinished
+#                                           # connections held by bench/slowloris.py during the run
+#   DECISION_LOG_MODE=best-effort DECISION_LOG=/tmp/d.jsonl bench/load_test.sh
+#   KILL_AFTER=4 bench/load_test.sh         # SIGKILL one worker 4 s into the run
+#   RELOAD_EVERY=0.6 bench/load_test.sh     # POST /admin/reload every 0.6 s (100 a minute) meanwhile
+#                                           # (RELOAD_TOUCH=1: and change a policy file each time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +31,19 @@ log=$(mktemp /tmp/aftersale-serve.XXXXXX.log)
 args=(serve --port 0 --workers "$WORKERS" --log-level warning --poll 0)
 [[ -n "${RULES:-}" ]] && args+=(--rules "$RULES")
 [[ -n "${DECISION_LOG:-}" ]] && args+=(--decision-log "$DECISION_LOG")
+[[ -n "${DECISION_LOG_MODE:-}" ]] && args+=(--decision-log-mode "$DECISION_LOG_MODE")
 [[ "${OFFLOAD:-0}" == 1 ]] && export AFTERSALE_SERVE_OFFLOAD=1
-"$PYTHON" -m engine.cli.main "${args[@]}" 2>"$log" &
+export AFTERSALE_SERVE_ADMIN_TOKEN=${AFTERSALE_SERVE_ADMIN_TOKEN:-bench-token}
+limit=()
+[[ -n "${NOFILE:-}" ]] && limit=(prlimit "--nofile=$NOFILE:$NOFILE" --)
+"${limit[@]}" "$PYTHON" -m engine.cli.main "${args[@]}" 2>"$log" &
 server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$log"' EXIT
+helpers=()
+cleanup() {
+  for pid in "${helpers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$log"
+}
+trap cleanup EXIT
 
 url=""
 for _ in $(seq 100); do
@@ -50,6 +65,57 @@ curl -s -X POST "$url/v1/decide" -H 'Content-Type: application/json' -d "$(head 
 if [[ "${BATCH:-0}" == 1 ]]; then
   export ENDPOINT=/v1/decide/batch BODIES=bench/decide_batch_bodies.jsonl ITEMS=20
 fi
+if [[ -n "${SLOWLORIS:-}" ]]; then
+  "$PYTHON" bench/slowloris.py "$url" --connections "$SLOWLORIS" --seconds 3600 > /tmp/slowloris.$$.log &
+  helpers+=($!)
+  sleep "${SLOWLORIS_RAMP:-8}"   # let it open its connections first
+  tail -1 /tmp/slowloris.$$.log
+fi
+if [[ -n "${RELOAD_EVERY:-}" ]]; then
+  (
+    n=0
+    f=$(ls "${RULES:-rules}"/*.yaml | tail -1)
+    [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]] && echo "# reload 0" >> "$f"
+    while true; do
+      if [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]]; then  # a real change: the last (comment) line rewritten
+        n=$((n + 1)); sed -i '$d' "$f"; echo "# reload $n" >> "$f"
+      fi
+      # in the background: the triggers keep their rate even when a reload takes longer than the interval
+      curl -s -o /dev/null --max-time 120 -w '%{http_code}\n' -X POST \
+        -H "Authorization: Bearer $AFTERSALE_SERVE_ADMIN_TOKEN" "$url/admin/reload" >> /tmp/reloads.$$.log &
+      sleep "$RELOAD_EVERY"
+    done
+  ) &
+  helpers+=($!)
+fi
+if [[ -n "${KILL_AFTER:-}" ]]; then
+  ( sleep "$KILL_AFTER"; victim=$(curl -s -H 'connection: close' "$url/readyz" | grep -o '"pid":[0-9]*' | cut -d: -f2)
+    kill -KILL "$victim" && echo "KILLED worker $victim at ${KILL_AFTER}s" ) &
+  helpers+=($!)
+fi
+# CPU seconds used so far by the server and its workers: on a shared machine, CPU per decision
+# moves much less with the other load than decisions/s do
+server_cpu() {
+  local ticks=0 pid
+  for pid in $server $(pgrep -P "$server" || true); do
+    [[ -r /proc/$pid/stat ]] && ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$ticks"
+}
+hz=$(getconf CLK_TCK)
 for run in $(seq "${REPEAT:-1}"); do
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url" | { [[ "${QUIET:-0}" == 1 ]] && grep RESULT || cat; }
+  before=$(server_cpu)
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/decide.lua "$url")
+  used=$(( $(server_cpu) - before ))
+  [[ "${QUIET:-0}" == 1 ]] || echo "$out" | grep -v '^RESULT'
+  result=$(echo "$out" | grep '^RESULT')
+  requests=$(echo "$result" | grep -o 'requests=[0-9]*' | cut -d= -f2)
+  echo "$result server_cpu_us_per_decision=$(( used * 1000000 / hz / (requests * ${ITEMS:-1}) )) load=$(cut -d' ' -f1 /proc/loadavg)"
 done
+if [[ -n "${RELOAD_EVERY:-}" ]]; then
+  echo "RELOADS $(sort /tmp/reloads.$$.log | uniq -c | tr -s ' \n' ' ')"; rm -f /tmp/reloads.$$.log
+fi
+if [[ -n "${SLOWLORIS:-}" ]]; then
+  kill -TERM "${helpers[0]}"; wait "${helpers[0]}" 2>/dev/null || true
+  tail -1 /tmp/slowloris.$$.log; rm -f /tmp/slowloris.$$.log
+fi

@@ -13,20 +13,24 @@ import bisect
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
+from engine.core.errors import NoVersionError, PolicyError, TicketError, UnknownActionError, UnknownVersionError
+from engine.core.problems import Diagnostic, sort_diagnostics
+from engine.core.resources import default_rules_dir
+from engine.core.timeutil import iso
+from engine.core.timeutil import now as wall_clock
 from engine.decisions import apply as apply_mod
 from engine.decisions import check as check_mod
 from engine.decisions import decide as decide_mod
-from engine.policy.bundle import Bundle, load_directory, load_files
-from engine.rules.compile import CompiledPolicy
-from engine.core.problems import Diagnostic, sort_diagnostics
-from engine.core.errors import NoVersionError, PolicyError, TicketError, UnknownActionError, UnknownVersionError
+from engine.decisions.prepared import PreparedVersion
+from engine.decisions.results import ApplyResult, CheckResult, Decision
+from engine.decisions.situation import Situation, make_situation
+from engine.decisions.ticket import parse_time
+from engine.pipeline.stages import CROSSCHECK_FACTS, ENGINE_CROSSCHECK_FACTS, build_bundle, build_version
+from engine.policy.bundle import Bundle, load_directory
 from engine.policy.model import Policy
-from engine.core.resources import default_rules_dir
-from engine.pipeline.stages import CROSSCHECK_FACTS, ENGINE_CROSSCHECK_FACTS, compile_document, verify
-from engine.decisions.ticket import parse_time, reference_problems, validate_ticket
-from engine.core.timeutil import iso, now as wall_clock, parse_aware
+from engine.rules.compile import CompiledPolicy
 
 ACTORS = ("merchant", "buyer")
 ANSWERS = ("accept", "reject", "timeout")
@@ -52,30 +56,30 @@ class VersionInfo:
 
 class Engine:
     def __init__(self, bundle: Bundle, crosscheck_facts: int = ENGINE_CROSSCHECK_FACTS) -> None:
-        """Build every version of a loaded bundle: compile it, create its durable rulesets, cross-
-        check them against the plain evaluator and prove its outcome rules complete
-        (engine/selfcheck.py). Raises PolicyError, holding no engine state, if any version fails."""
+        """Build every version of a loaded bundle through the pipeline (engine/pipeline/stages.py:
+        model, compile, open, cross-check, outcome completeness, prepare). Raises PolicyError,
+        holding no engine state, if any version fails."""
         self.bundle = bundle
         self.bundle_hash: str = bundle.content_hash
-        self._policies: dict[str, Policy] = {}
-        self._compiled: dict[str, CompiledPolicy] = {}
-        problems = []
+        self._prepared: dict[str, PreparedVersion] = {}
+        problems: list[Diagnostic] = []
         try:
             for document in bundle.documents:
-                policy = Policy.from_document(document.data)
-                self._policies[policy.version] = policy
-                # The durable rulesets are created now: a version durable_rules refuses fails the
-                # build (so a reload is refused before the swap), never a live request.
-                compiled = self._compiled[policy.version] = compile_document(document)
-                problems += verify(document, policy, compiled, crosscheck_facts)
+                try:
+                    prepared = build_version(document, crosscheck_facts)
+                except PolicyError as exc:
+                    problems += exc.diagnostics
+                    continue
+                self._prepared[prepared.version] = prepared
             if problems:
                 raise PolicyError(sort_diagnostics(problems))
         except BaseException:
             self.close()  # the versions opened so far: a failed build holds no engine state
             raise
-        ordered = sorted(self._policies.values(), key=lambda p: p.effective_from)
+        ordered = sorted(self._prepared.values(), key=lambda p: p.policy.effective_from)
         self._order = [p.version for p in ordered]
-        self._starts = [p.effective_from.timestamp() for p in ordered]
+        self._starts = [p.policy.effective_from.timestamp() for p in ordered]
+        self._windows = [p.policy.timeouts.buyer_response_hours for p in ordered]
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -84,92 +88,93 @@ class Engine:
 
     @classmethod
     def from_files(cls, paths: Iterable[str | Path]) -> "Engine":
-        return cls(load_files([Path(p) for p in paths]))
+        return cls(build_bundle([Path(p) for p in paths]))
 
     def close(self) -> None:
         """Release the durable_rules rulesets (after the last request using this engine)."""
-        for compiled in self._compiled.values():
-            compiled.close()
+        for prepared in self._prepared.values():
+            prepared.close()
 
     # -- versions --------------------------------------------------------------------------------
     def versions(self) -> list[VersionInfo]:
         out = []
         for i, version in enumerate(self._order):
-            until = self._policies[self._order[i + 1]].effective_from if i + 1 < len(self._order) else None
-            out.append(VersionInfo(version, self._policies[version].effective_from, until))
+            until = self._prepared[self._order[i + 1]].policy.effective_from if i + 1 < len(self._order) else None
+            out.append(VersionInfo(version, self._prepared[version].policy.effective_from, until))
         return out
 
     def version_at(self, at: datetime | str | None = None) -> str:
         when = self._resolve_at(at)
         index = bisect.bisect_right(self._starts, when.timestamp()) - 1
         if index < 0:
-            raise NoVersionError(iso(when), iso(self._policies[self._order[0]].effective_from))
+            raise NoVersionError(iso(when), iso(self._prepared[self._order[0]].policy.effective_from))
         return self._order[index]
 
-    def policy(self, version: str) -> Policy:
+    def prepared(self, version: str) -> PreparedVersion:
         try:
-            return self._policies[version]
+            return self._prepared[version]
         except KeyError:
             raise UnknownVersionError(version, self._order) from None
 
+    def policy(self, version: str) -> Policy:
+        return self.prepared(version).policy
+
     def compiled(self, version: str) -> CompiledPolicy:
-        self.policy(version)
-        return self._compiled[version]
+        return self.prepared(version).compiled
 
     def document(self, version: str) -> dict[str, Any]:
         return dict(self.policy(version).raw)
 
+    # -- the situation: the ticket validated once ------------------------------------------------------
+    def situation(self, ticket: Any, at: datetime | str | None = None, version: str | None = None) -> Situation:
+        """Validate `ticket` (TicketError with every problem), resolve `at` (default: now) and the
+        version (default: the one in force at `at`), derive the ticket's times. The result answers
+        any number of questions (decide, check, apply) without validating again."""
+        when = self._resolve_at(at)
+        chosen = version if version is not None else self.version_at(when)
+        policy = self.prepared(chosen).policy
+        return make_situation(ticket, when, policy, pinned=version is not None, window_at=self._window_at)
+
+    def _window_at(self, moment: datetime) -> int | None:
+        """The buyer window of the version in force at `moment` (None: before the first version)."""
+        index = bisect.bisect_right(self._starts, moment.timestamp()) - 1
+        return self._windows[index] if index >= 0 else None
+
+    def _situated(self, ticket: Any, at: datetime | str | None,
+                  version: str | None) -> tuple[PreparedVersion, Situation]:
+        if isinstance(ticket, Situation):
+            if at is not None or version is not None:
+                raise TypeError("a Situation carries its own `at` and version: pass neither")
+            situation = ticket
+        else:
+            situation = self.situation(ticket, at, version)
+        prepared = self.prepared(situation.version)
+        if prepared.policy is not situation.policy:
+            raise UnknownVersionError(situation.version, self._order)  # a situation of another engine
+        return prepared, situation
+
     # -- the three questions -----------------------------------------------------------------------
-    def decide(self, ticket: dict, actor: str, at: datetime | str | None = None,
-               version: str | None = None) -> dict[str, Any]:
+    def decide(self, ticket: Mapping[str, Any] | Situation, actor: str, at: datetime | str | None = None,
+               version: str | None = None) -> Decision:
         if actor not in ACTORS:
             raise UnknownActionError("actor", str(actor), list(ACTORS))
-        when, policy, compiled, clean = self._prepare(ticket, at, version)
-        return decide_mod.decide(policy, compiled, clean, actor, when)
+        prepared, situation = self._situated(ticket, at, version)
+        return decide_mod.decide(prepared, situation, actor)
 
-    def check(self, ticket: dict, action: str, payload: dict | None = None,
-              at: datetime | str | None = None, version: str | None = None) -> dict[str, Any]:
-        when, policy, compiled, clean = self._prepare(ticket, at, version)
-        return check_mod.check(policy, compiled, clean, action, {} if payload is None else payload, when)
+    def check(self, ticket: Mapping[str, Any] | Situation, action: str, payload: Mapping[str, Any] | None = None,
+              at: datetime | str | None = None, version: str | None = None) -> CheckResult:
+        prepared, situation = self._situated(ticket, at, version)
+        return check_mod.check(prepared, situation, action, {} if payload is None else payload)
 
-    def apply(self, ticket: dict, answer: str, at: datetime | str | None = None,
-              version: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    def apply(self, ticket: Mapping[str, Any] | Situation, answer: str, at: datetime | str | None = None,
+              version: str | None = None, reason: str | None = None) -> ApplyResult:
         """`reason`: the buyer's rejection reason; a rejection needs one (三-3.2.1)."""
         if answer not in ANSWERS:
             raise UnknownActionError("answer", str(answer), list(ANSWERS))
-        when, policy, compiled, clean = self._prepare(ticket, at, version)
-        return apply_mod.apply(policy, compiled, clean, answer, when, reason)
+        prepared, situation = self._situated(ticket, at, version)
+        return apply_mod.apply(prepared, situation, answer, reason)
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _prepare(self, ticket: dict, at, version):
-        when = self._resolve_at(at)
-        chosen = version if version is not None else self.version_at(when)
-        policy = self.policy(chosen)
-        clean = validate_ticket(ticket)
-        problems = reference_problems(policy, clean)
-        if problems:
-            raise TicketError(problems)
-        if version is None:  # a pinned version answers entirely as that version says, window included
-            clean = self._with_response_deadline(clean, policy)
-        return when, policy, self._compiled[chosen], clean
-
-    def _with_response_deadline(self, ticket: dict, deciding: Policy) -> dict:
-        """A pending proposal keeps the buyer window of the version in force when it was made
-        (24 h before 2024-03-11, 48 h after, 二-2.1-(2)), whichever version is in force when the
-        question is asked. This is an interpretation: the guide gives the windows, not what happens
-        to a proposal pending across the change (docs/policy-notes.md). Returns a copy with
-        `respond_by` set; the caller's ticket is untouched."""
-        pending = (ticket.get("negotiation") or {}).get("pending")
-        if not pending or pending.get("respond_by"):
-            return ticket
-        proposed_at = parse_aware(pending["proposed_at"])
-        try:
-            window = self.policy(self.version_at(proposed_at)).timeouts.buyer_response_hours
-        except NoVersionError:  # proposed before the first version: the deciding one is all we have
-            window = deciding.timeouts.buyer_response_hours
-        respond_by = iso(int(proposed_at.timestamp()) + window * 3600)
-        return {**ticket, "negotiation": {**ticket["negotiation"], "pending": {**pending, "respond_by": respond_by}}}
-
     @staticmethod
     def _resolve_at(at: datetime | str | None) -> datetime:
         if at is None:

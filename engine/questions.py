@@ -13,9 +13,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
+from engine.decisions.results import as_json
+
 Kind = Literal["decide", "check", "apply"]
 When = datetime | str | None
-Answer = Any  # what the engine answers: today the JSON-ready dict of schemas/{decision,check,apply}.schema.json
+Answer = Any  # what the engine answers: a typed result in process (engine/decisions/results.py), its JSON over HTTP
 
 
 @runtime_checkable
@@ -78,8 +80,10 @@ def ask(engine: EngineLike, question: Question) -> Answer:
     ticket = question.ticket if isinstance(question.ticket, dict) else dict(question.ticket)
     if question.kind == "check":
         payload = question.payload if isinstance(question.payload, dict) else dict(question.payload or {})
-        return engine.check(ticket, str(question.action), payload, at=question.at, version=question.version)
-    if question.kind == "apply":
-        return engine.apply(ticket, str(question.answer), at=question.at, version=question.version,
-                            reason=question.reason)
-    return engine.decide(ticket, str(question.actor), at=question.at, version=question.version)
+        answer = engine.check(ticket, str(question.action), payload, at=question.at, version=question.version)
+    elif question.kind == "apply":
+        answer = engine.apply(ticket, str(question.answer), at=question.at, version=question.version,
+                              reason=question.reason)
+    else:
+        answer = engine.decide(ticket, str(question.actor), at=question.at, version=question.version)
+    return as_json(answer)  # the in-process engine's typed result as the JSON the HTTP client gets

@@ -15,12 +15,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def external_cluster(tmp_path: Path, workers: int = 2):
-    """`dask scheduler` and `workers` × `dask worker` on loopback, random ports, no dashboard;
+    """`dask scheduler` and `workers` × `dask worker` on loopback, random ports, no dashboard (their
+    HTTP endpoints on random loopback ports too);
     yields the scheduler address once every worker has registered."""
     scheduler_file = tmp_path / "scheduler.json"
     common = {"cwd": ROOT, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     processes = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                   "--no-dashboard", "--scheduler-file", str(scheduler_file)], **common)]
+                                   "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file)], **common)]
     try:
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() or not scheduler_file.read_text().strip():
@@ -31,7 +32,7 @@ def external_cluster(tmp_path: Path, workers: int = 2):
         for _ in range(workers):
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "dask", "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                 "--no-dashboard", "--local-directory", str(tmp_path)], **common))
+                 "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--local-directory", str(tmp_path)], **common))
         from distributed import Client
 
         with Client(address, set_as_default=False) as client:

@@ -9,6 +9,8 @@ from typing import Any, Callable
 
 import yaml
 
+from engine.decisions.prepared import PreparedVersion
+from engine.decisions.situation import Situation, make_situation
 from engine.rules.compile import compile_policy
 from engine.policy.model import Policy
 from engine.decisions.ticket import parse_time, validate_ticket
@@ -22,17 +24,29 @@ def latest_document() -> dict:
     return yaml.safe_load(LATEST.read_text(encoding="utf-8"))
 
 
+def _prepared(doc: dict) -> PreparedVersion:
+    policy = Policy.from_document(doc)
+    compiled = compile_policy(policy)
+    return PreparedVersion.of(policy, compiled, compiled.open())
+
+
 @lru_cache(maxsize=1)
-def latest() -> tuple[Policy, Any]:
-    doc = latest_document()
-    return Policy.from_document(doc), compile_policy(doc)
+def latest() -> tuple[Policy, PreparedVersion]:
+    prepared = _prepared(latest_document())
+    return prepared.policy, prepared
 
 
-def variant(change: Callable[[dict], None]) -> tuple[Policy, Any]:
+def variant(change: Callable[[dict], None]) -> tuple[Policy, PreparedVersion]:
     """The latest policy with `change` applied to a copy of its document (compiled anew)."""
     doc = copy.deepcopy(latest_document())
     change(doc)
-    return Policy.from_document(doc), compile_policy(doc)
+    prepared = _prepared(doc)
+    return prepared.policy, prepared
+
+
+def situation(prepared: PreparedVersion, ticket: dict, when) -> Situation:
+    """A validated ticket in `prepared`'s version (pinned: its own buyer window)."""
+    return make_situation(ticket, when, prepared.policy, pinned=True, validated=True)
 
 
 def at(text: str):

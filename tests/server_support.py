@@ -2,6 +2,7 @@
 spoken to over HTTP (tests/test_service.py, tests/test_policy_cases_http.py)."""
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -13,18 +14,23 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "rules"
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}   # /readyz details and /admin/* need it
 
 
 class Server:
     """`aftersale serve --port 0 ...` in a subprocess; the URL is read from its first stderr line."""
 
-    def __init__(self, tmp: Path, rules: Path, *args: str) -> None:
+    def __init__(self, tmp: Path, rules: Path, *args: str, env: dict[str, str] | None = None,
+                 preexec_fn=None) -> None:
         self.stderr_path = tmp / "server.stderr"
         self.stderr = open(self.stderr_path, "w")
+        environ = dict(os.environ, AFTERSALE_SERVE_ADMIN_TOKEN=ADMIN_TOKEN)
+        environ.update(env or {})
         self.process = subprocess.Popen(
             [sys.executable, "-m", "engine.cli.main", "serve", "--rules", str(rules), "--port", "0",
              "--log-level", "warning", *args],
-            stdout=subprocess.DEVNULL, stderr=self.stderr, cwd=REPO)
+            stdout=subprocess.DEVNULL, stderr=self.stderr, cwd=REPO, env=environ, preexec_fn=preexec_fn)
         self.url = self._wait_for_url()
         self.wait_ready()
 

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 from referencing import Registry, Resource
 
-from decide_support import at, latest, receiving, ticket, with_pending
+from decide_support import at, latest, receiving, situation, ticket, with_pending
 from engine.decisions.apply import apply
 from engine.core.errors import UnknownActionError
 
@@ -22,8 +22,8 @@ LATE = at("2024-06-03T12:00:00+08:00")  # the pending proposal's deadline
 
 def run(t, answer, when=NOW, reason="金额不合理"):
     """`reason`: the buyer's rejection reason (三-3.2.1 requires one; ignored for other answers)."""
-    policy, compiled = latest()
-    result = apply(policy, compiled, t, answer, when, reason)
+    _, prepared = latest()
+    result = apply(prepared, situation(prepared, t, when), answer, reason).to_json()
     RESULT_SCHEMA.validate(result)
     return result
 
@@ -108,9 +108,9 @@ def test_buyer_gate_refusals():
 
 
 def test_unknown_answer():
-    policy, compiled = latest()
+    _, prepared = latest()
     with pytest.raises(UnknownActionError):
-        apply(policy, compiled, with_pending(), "maybe", NOW)
+        apply(prepared, situation(prepared, with_pending(), NOW), "maybe")
 
 
 def with_pending_in(scenario):

@@ -5,7 +5,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from decide_support import at, latest, receiving, ticket, variant, with_pending
+from decide_support import at, latest, receiving, situation, ticket, variant, with_pending
 from engine.decisions.check import check
 from engine.core.errors import PayloadError, UnknownActionError
 from engine.decisions.payload import lua_pattern, match_carrier, payload_facts
@@ -19,8 +19,8 @@ GOOD = {"type": "modify_request", "reason": "amount_only", "refund_type": "refun
 
 
 def run(t, action, payload, when=NOW, policy=None):
-    policy, compiled = policy or latest()
-    result = check(policy, compiled, t, action, payload, when)
+    _, prepared = policy or latest()
+    result = check(prepared, situation(prepared, t, when), action, payload).to_json()
     RESULT_SCHEMA.validate(result)
     return result
 
@@ -186,16 +186,16 @@ def test_plain_actions_take_an_empty_payload():
     ("agree", [], "", "wrong_type"),
 ])
 def test_malformed_payloads_raise_located_payload_errors(action, payload, where, code):
-    policy, compiled = latest()
+    _, prepared = latest()
     with pytest.raises(PayloadError) as info:
-        check(policy, compiled, ticket(), action, payload, NOW)
+        check(prepared, situation(prepared, ticket(), NOW), action, payload)
     assert (where, code) in {(p.path, p.code) for p in info.value.problems}
 
 
 def test_unknown_action():
-    policy, compiled = latest()
+    _, prepared = latest()
     with pytest.raises(UnknownActionError):
-        check(policy, compiled, ticket(), "haggle", {}, NOW)
+        check(prepared, situation(prepared, ticket(), NOW), "haggle", {})
 
 
 def test_lua_patterns_and_carrier_matching():

@@ -49,7 +49,7 @@ def gate(**facts):
 
 @pytest.fixture()
 def compiled():
-    policy = compile_policy(DOC)
+    policy = compile_policy(DOC).open()
     yield policy
     policy.close()
 
@@ -110,9 +110,9 @@ def test_or_with_several_true_branches_is_reported_once():
          "deny": {"code": "C", "message": "m"}},
         {"id": "b", "section": "s", "stage": "gate", "action": "agree", "when": {"x": {"gt": 0}},
          "deny": {"code": "C", "message": "m"}}]}
-    policy = compile_policy(doc)
+    policy = compile_policy(doc).open()
     try:
-        runner = policy.open()._runners["gate"]
+        runner = policy.runner("gate")
         raw = runner.fired(gate(x=1, y=True))
         assert sorted(raw).count("r0") == 3  # durable fires once per true branch
         assert policy.fired("gate", gate(x=1, y=True)) == ["a", "b"]

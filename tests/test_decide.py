@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from decide_support import at, latest, receiving, ticket, variant, with_pending
+from decide_support import at, latest, receiving, situation, ticket, variant, with_pending
 from engine.decisions.decide import decide
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,8 +17,8 @@ NOW = at("2024-06-02T10:00:00+08:00")
 
 
 def run(t, actor="merchant", when=NOW, policy=None):
-    policy, compiled = policy or latest()
-    decision = decide(policy, compiled, t, actor, when)
+    _, prepared = policy or latest()
+    decision = decide(prepared, situation(prepared, t, when), actor).to_json()
     DECISION_SCHEMA.validate(decision)
     assert json.loads(json.dumps(decision)) == decision  # plain JSON types only
     return decision

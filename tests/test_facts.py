@@ -22,7 +22,7 @@ NOW = at("2024-06-02T10:00:00+08:00")
 def facts_of(t, when=NOW, **kw):
     policy, compiled = latest()
     facts = build_facts(policy, t, kw.pop("actor", "merchant"), when, **kw)
-    validate_facts(facts, compiled.fact_types)  # what the runtime will accept
+    validate_facts(facts, compiled.compiled.fact_types)  # what the runtime will accept
     return facts
 
 

@@ -134,3 +134,50 @@ def test_corpus_on_a_cluster_equals_the_one_made_here(tmp_path):
     table = ds.dataset(tmp_path / "parquet").to_table().sort_by("ticket_id")
     lines = (tmp_path / "here.jsonl").read_text(encoding="utf-8").splitlines()
     assert table.column("ticket").to_pylist() == lines and len(list((tmp_path / "parquet").iterdir())) == 5
+
+
+def test_ctrl_c_on_a_terminal_stops_cleanly(tmp_path):
+    """SIGINT to the whole process group, as a terminal sends it: exit 130, no traceback from the
+    client or the LocalCluster's workers, no output directory, no worker left behind."""
+    import re
+    import subprocess
+    import sys
+    import time
+
+    vocab = Vocabulary.from_document(load_versions()[-1].data)
+    corpus = tmp_path / "big.jsonl"
+    corpus.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in generate(20000, 4, vocab)),
+                      encoding="utf-8")
+    out = tmp_path / "diffs"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli.main", "impact", "--from", FROM, "--to", TO, "--tickets", str(corpus),
+         "--workers", "2", "--partition-size", "100", "--out", str(out), "--progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    err = b""
+    deadline = time.monotonic() + 120
+    while not re.search(rb"(?<![\d.])[1-9]\d*%", err):  # some tickets replayed: mid-run
+        assert time.monotonic() < deadline and process.poll() is None, err.decode(errors="replace")
+        err += process.stderr.read1(4096)
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        err += process.communicate(timeout=60)[1]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    text = err.decode(errors="replace")
+    assert process.returncode == 130, text
+    assert "aftersale impact: interrupted after" in text and "Traceback" not in text
+    assert not out.exists() and not (tmp_path / ".diffs.partial").exists()
+    deadline = time.monotonic() + 20
+    while _group_alive(process.pid):  # the whole group (client, workers) is gone
+        assert time.monotonic() < deadline, subprocess.run(["ps", "-o", "pid,stat,args", "-g", str(process.pid)],
+                                                           capture_output=True, text=True).stdout
+        time.sleep(0.2)
+
+
+def _group_alive(group):
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True

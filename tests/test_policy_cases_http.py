@@ -68,7 +68,7 @@ class Recorder:
         except EngineError as exc:
             self.last = {"raised": type(exc).__name__, "message": str(exc), "problems": getattr(exc, "problems", None)}
             raise
-        self.last = json.loads(json.dumps(answer, ensure_ascii=False))
+        self.last = json.loads(json.dumps(answer.to_json() if hasattr(answer, "to_json") else answer, ensure_ascii=False))
         return answer
 
     def decide(self, *args, **kwargs):
@@ -147,7 +147,7 @@ def test_problems_come_back_located_as_the_library_locates_them(remote, library,
 def test_answers_drop_decision_id_and_versions_match(remote, library):
     answer = remote.decide(copy.deepcopy(TICKET), "merchant", at=AT)
     assert "decision_id" not in answer
-    assert answer == json.loads(json.dumps(library.decide(copy.deepcopy(TICKET), "merchant", at=AT), ensure_ascii=False))
+    assert answer == json.loads(library.decide(copy.deepcopy(TICKET), "merchant", at=AT).to_json_bytes())
     assert remote.versions() == library.versions()
     assert remote.bundle_hash == library.bundle_hash
 

@@ -224,14 +224,14 @@ docs.append({"version": "inline", "rules": [
     for i in range(10) for stage in ("gate", "payload", "outcome")]})
 for _ in range(20):
     for doc in docs:
-        policy = compile_policy(doc)
+        policy = compile_policy(doc).open()
         for stage in ("gate", "payload", "outcome"):
             bare = {"ticket_id": "T", "stage": stage, "zz": 1}  # only feature rules can match
             assert policy.fired(stage, bare) == policy.fired_plain(stage, bare)
         policy.close()
 # a reset (what an error triggers), then only misses, then close
-policy = compile_policy(docs[-1])
-runner = policy.open()._runners["gate"]
+policy = compile_policy(docs[-1]).open()
+runner = policy.runner("gate")
 for _ in range(3):
     runner._reset()
     assert policy.fired("gate", {"ticket_id": "T", "stage": "gate"}) == []

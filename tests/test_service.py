@@ -23,7 +23,7 @@ import pytest
 
 from engine.api import Engine
 
-from server_support import REPO, RULES, Server
+from server_support import ADMIN, REPO, RULES, Server
 
 LATEST = "2024-05-31"
 WECHAT_FIXTURES = REPO / "tests" / "fixtures" / "wechat"
@@ -75,7 +75,7 @@ def without_id(result: dict) -> dict:
 
 
 def jsonable(value):
-    return json.loads(json.dumps(value, ensure_ascii=False))
+    return json.loads(value.to_json_bytes() if hasattr(value, "to_json_bytes") else json.dumps(value, ensure_ascii=False))
 
 
 # -- decisions equal the library's ------------------------------------------------------------------
@@ -229,7 +229,7 @@ def test_decision_log_line_matches_response(api):
     assert entry["policy_version"] == LATEST and entry["actor"] == "merchant" and entry["ticket_id"] == "AS-1001"
     assert entry["outcome"]["reject"] == ["NEGOTIATION_REQUIRED_FIRST"]
     assert entry["outcome"]["agree"] == "allowed"
-    assert entry["bundle_hash"] == api.client.get("/readyz").json()["bundle_hash"]
+    assert entry["bundle_hash"] == api.client.get("/readyz", headers=ADMIN).json()["bundle_hash"]
 
 
 # -- bad input: right status, every problem located -----------------------------------------------
@@ -325,7 +325,7 @@ def test_diff_and_changelog(api):
 
 def test_health_ready_and_openapi(api):
     assert api.client.get("/healthz").json()["status"] == "ok"
-    ready = api.client.get("/readyz").json()
+    ready = api.client.get("/readyz", headers=ADMIN).json()
     assert ready["ready"] and ready["versions"][-1] == LATEST and ready["last_reload_error"] is None
     spec = api.client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.1")
@@ -373,7 +373,7 @@ def hup(tmp_path):
     server.stop()
 
 
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -384,23 +384,23 @@ def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
 
 
 def test_sighup_reloads(hup):
-    before = httpx.get(hup.url + "/readyz").json()
+    before = httpx.get(hup.url + "/readyz", headers=ADMIN).json()
     reword_reject_message(hup.rules, "经 SIGHUP 重新加载的文案")
     time.sleep(0.3)
     assert reject_message(hup.url) == REJECT_MESSAGE  # polling is off: nothing happens by itself
     hup.signal(signal.SIGHUP)
-    wait_for(lambda: httpx.get(hup.url + "/readyz").json()["generation"] == before["generation"] + 1, what="reload")
-    ready = httpx.get(hup.url + "/readyz").json()
+    wait_for(lambda: httpx.get(hup.url + "/readyz", headers=ADMIN).json()["generation"] == before["generation"] + 1, what="reload")
+    ready = httpx.get(hup.url + "/readyz", headers=ADMIN).json()
     assert ready["bundle_hash"] != before["bundle_hash"] and ready["last_reload"]["reason"] == "SIGHUP"
     assert reject_message(hup.url) == "经 SIGHUP 重新加载的文案"
 
 
 def test_admin_reload_reports_a_broken_bundle_and_keeps_serving(hup):
     (hup.rules / f"{LATEST}.yaml").write_text("version: [unclosed\n", encoding="utf-8")
-    response = httpx.post(hup.url + "/admin/reload")
+    response = httpx.post(hup.url + "/admin/reload", headers=ADMIN)
     error = error_of(response, 422)
     assert error["code"] == "reload_failed" and error["problems"]
-    ready = httpx.get(hup.url + "/readyz").json()
+    ready = httpx.get(hup.url + "/readyz", headers=ADMIN).json()
     assert ready["generation"] == 1 and ready["last_reload_error"]["code"] == "PolicyError"
     assert reject_message(hup.url) == REJECT_MESSAGE
 
@@ -413,13 +413,36 @@ def test_a_reload_that_loads_but_cannot_answer_every_buyer_keeps_the_old_policy(
         text = path.read_text(encoding="utf-8")
         block = re.search(r"(?ms)^  - id: outcome\.accept\.cancel\n.*?(?=^  - id: |\Z)", text).group(0)
         path.write_text(text.replace(block, ""), encoding="utf-8")
-    error = error_of(httpx.post(hup.url + "/admin/reload"), 422)
+    error = error_of(httpx.post(hup.url + "/admin/reload", headers=ADMIN), 422)
     assert error["code"] == "reload_failed"
     assert {p["code"] for p in error["problems"]} == {"outcome_missing"}
     assert "`accept` on a `invite_cancel` proposal" in error["problems"][0]["message"]
-    ready = httpx.get(hup.url + "/readyz").json()
+    ready = httpx.get(hup.url + "/readyz", headers=ADMIN).json()
     assert ready["generation"] == 1 and ready["last_reload_error"]["code"] == "PolicyError"
     assert reject_message(hup.url) == REJECT_MESSAGE
+
+
+def test_removing_the_version_in_force_is_refused_unless_declared(hup):
+    (hup.rules / f"{LATEST}.yaml").unlink()
+    hup.signal(signal.SIGHUP)
+    wait_for(lambda: (httpx.get(hup.url + "/readyz", headers=ADMIN).json()["last_reload_error"] or {}).get("code")
+             == "undeclared_removal", what="the refusal")
+    ready = httpx.get(hup.url + "/readyz", headers=ADMIN).json()
+    assert ready["generation"] == 1 and LATEST in ready["versions"] and ready["last_reload"]["status"] == "refused"
+    assert error_of(httpx.post(hup.url + "/admin/reload", headers=ADMIN), 409)["code"] == "undeclared_removal"
+    assert reject_message(hup.url) == REJECT_MESSAGE
+    response = httpx.post(hup.url + "/admin/reload", headers=ADMIN, json={"remove": [LATEST]})
+    assert response.status_code == 200 and response.json()["status"] == "reloaded", response.text
+    assert LATEST not in httpx.get(hup.url + "/readyz", headers=ADMIN).json()["versions"]
+
+
+def test_admin_needs_the_token_with_one_worker_too_and_readyz_hides_details_without_it(hup):
+    assert error_of(httpx.post(hup.url + "/admin/reload"), 401)["code"] == "unauthorized"
+    assert error_of(httpx.post(hup.url + "/admin/reload", headers={"authorization": "Bearer wrong"}), 401)
+    public = httpx.get(hup.url + "/readyz").json()
+    assert public["ready"] is True and "rules_dir" not in public and "last_reload_error" not in public
+    assert str(hup.rules) not in json.dumps(public)
+    assert httpx.get(hup.url + "/readyz", headers=ADMIN).json()["rules_dir"] == str(hup.rules.resolve())
 
 
 # -- reload under load: two workers, polling -------------------------------------------------------
@@ -467,7 +490,7 @@ class Load:
 def ready_of_every_worker(server: Server, workers: int = 2) -> dict[int, dict]:
     seen: dict[int, dict] = {}
     for _ in range(40):
-        body = httpx.get(server.url + "/readyz", headers={"connection": "close"}).json()
+        body = httpx.get(server.url + "/readyz", headers={"connection": "close", **ADMIN}).json()
         seen[body["pid"]] = body
         if len(seen) == workers:
             break
@@ -518,15 +541,83 @@ def test_sighup_to_the_supervisor_reaches_every_worker(fleet):
 
 
 
-def test_admin_reload_reaches_every_worker(fleet):
-    response = httpx.post(fleet.url + "/admin/reload")
+def test_admin_reload_moves_every_worker_together(fleet):
+    """The supervisor validates once and hands the bundle to both workers; when POST /admin/reload
+    answers, every worker already serves the new generation (before: 1–2 s of mixed bundles)."""
+    unchanged = httpx.post(fleet.url + "/admin/reload", headers=ADMIN)
+    assert unchanged.status_code == 200 and unchanged.json()["status"] == "unchanged"  # no rebuild for nothing
+    before = ready_of_every_worker(fleet)
+    current = reject_message(fleet.url)   # earlier tests may have reworded it
+    for path in fleet.rules.glob("*.yaml"):
+        path.write_text(path.read_text(encoding="utf-8").replace(current, "一起切换的文案"), encoding="utf-8")
+    response = httpx.post(fleet.url + "/admin/reload", headers=ADMIN, timeout=60)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["status"] == "reloaded" and body["other_workers_signalled"] is True
-    # the supervisor passes SIGHUP to every worker (the one that answered included: a no-op there)
-    wait_for(lambda: all((r["last_reload"] or {}).get("reason") == "SIGHUP" and r["last_reload_error"] is None
-                         for r in ready_of_every_worker(fleet).values()), what="every worker to be asked")
-    assert len(ready_of_every_worker(fleet)) == 2
+    assert body["status"] == "reloaded"
+    after = ready_of_every_worker(fleet)
+    assert len(after) == 2
+    assert {r["generation"] for r in after.values()} == {body["generation"]}
+    assert {r["bundle_hash"] for r in after.values()} == {body["bundle_hash"]}
+    assert body["generation"] > max(r["generation"] for r in before.values())
+    assert all(reject_message(fleet.url) == "一起切换的文案" for _ in range(6))
+
+
+def test_removing_a_version_in_force_needs_a_declaration_in_every_worker(fleet):
+    path = fleet.rules / f"{LATEST}.yaml"
+    saved = path.read_bytes()
+    before = ready_of_every_worker(fleet)
+    generation = {r["generation"] for r in before.values()}
+    path.unlink()   # the version in force now: the poll notices, the supervisor refuses
+    wait_for(lambda: all((r["last_reload_error"] or {}).get("code") == "undeclared_removal"
+                         for r in ready_of_every_worker(fleet).values()), what="both workers to report the refusal")
+    after = ready_of_every_worker(fleet)
+    assert {r["generation"] for r in after.values()} == generation and all(LATEST in r["versions"] for r in after.values())
+    refused = httpx.post(fleet.url + "/admin/reload", headers=ADMIN, timeout=60)
+    error = error_of(refused, 409)
+    assert error["code"] == "undeclared_removal" and error["problems"][0]["path"] == "/remove"
+    assert LATEST in error["message"]
+    declared = httpx.post(fleet.url + "/admin/reload", headers=ADMIN, json={"remove": [LATEST]}, timeout=60)
+    assert declared.status_code == 200 and declared.json()["status"] == "reloaded", declared.text
+    moved = ready_of_every_worker(fleet)
+    assert all(LATEST not in r["versions"] and r["last_reload_error"] is None for r in moved.values())
+    path.write_bytes(saved)  # adding a version back needs no declaration
+    wait_for(lambda: all(LATEST in r["versions"] for r in ready_of_every_worker(fleet).values()), what="restore")
+
+
+def metric_samples(url: str) -> dict[tuple, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url + "/metrics", headers={"connection": "close"}).text
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def total(samples: dict[tuple, float], name: str, **labels: str) -> float:
+    return sum(value for (sample, pairs), value in samples.items()
+               if sample == name and all(dict(pairs).get(k) == v for k, v in labels.items()))
+
+
+def test_metrics_are_summed_across_workers(fleet):
+    before = metric_samples(fleet.url)
+    for _ in range(10):   # new connections: the kernel spreads them over both workers
+        response = httpx.post(fleet.url + "/v1/decide", json={"ticket": TICKET, "actor": "merchant", "at": AT},
+                              headers={"connection": "close"})
+        assert response.status_code == 200
+    assert httpx.post(fleet.url + "/v1/decide", json={"actor": "merchant"}).status_code == 422
+    after = metric_samples(fleet.url)
+    decided = {"kind": "decide", "actor": "merchant", "version": LATEST}
+    assert total(after, "aftersale_decisions_total", **decided) - total(before, "aftersale_decisions_total", **decided) == 10
+    ok = {"route": "/v1/decide", "status": "200"}
+    assert total(after, "aftersale_http_responses_total", **ok) - total(before, "aftersale_http_responses_total", **ok) == 10
+    bad = {"route": "/v1/decide", "status": "422"}
+    assert total(after, "aftersale_http_responses_total", **bad) - total(before, "aftersale_http_responses_total", **bad) == 1
+    assert total(after, "aftersale_request_duration_seconds_count", route="/v1/decide") >= 11
+    bundle = ready_of_every_worker(fleet)
+    (served,) = {r["bundle_hash"] for r in bundle.values()}
+    assert total(after, "aftersale_bundle_in_force", bundle_hash=served) == 1
+    assert total(after, "aftersale_reloads_total") >= 1
+    assert ("aftersale_decision_log_queue_depth", ()) in after
+
 
 # -- in-process: the parts a real server cannot be made to show on demand -------------------------
 

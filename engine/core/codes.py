@@ -98,6 +98,7 @@ POLICY = {
     "outcome_missing": "a situation for which no rule decides an action",
     "outcome_ambiguous": "a situation for which two rules decide an action differently",
     "check_crashed": "a check failed with an exception (a bug: report it)",
+    "handover_failed": "a reload: a worker could not build the validated bundle; every worker keeps the one in force",
 }
 
 # -- policy test-case files (engine.policytests.files)
@@ -160,6 +161,12 @@ HTTP_ERROR_CODES: dict[str, str] = {
     "http_error": "any other HTTP-level refusal (the status says which)",
     "not_implemented": "the endpoint exists but is not available here",
     "reload_failed": "the rules directory did not load; the previous generation keeps serving",
+    "undeclared_removal": ("a reload would drop a version that is or was in force without declaring it "
+                           "(POST /admin/reload {\"remove\": [...]}); nothing changes (409)"),
+    "decision_log_unavailable": "required mode: the decision could not be written to the decision log, so it was "
+                                "not answered (503)",
+    "overloaded": "every connection of the worker is busy: retry after `Retry-After` seconds (503)",
+    "request_timeout": "the request (head and body) did not arrive within the request timeout (408)",
     "internal_error": "a bug: the server log names the incident",
 }
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from engine.decisions.facts import epoch
-from engine.policy.model import Policy
 from engine.core.timeutil import iso
+from engine.decisions.results import Deadlines
+from engine.decisions.situation import Situation
 
 
-def deadlines(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, str | None]:
+def deadlines(situation: Situation, facts: Mapping[str, Any]) -> Deadlines:
     """- buyer_response: when the pending proposal times out (null when none is pending);
     - receipt: the receiving deadline in force (the ticket's, already extended if it was);
     - receipt_if_extended: receipt + extension_hours, while an extension is still possible
@@ -19,26 +19,21 @@ def deadlines(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[str, Any
       `processing_after_sign` once it is set (the parcel was signed within the extension, so the
       receipt deadline no longer applies), else `receipt` while the ticket awaits the merchant's
       receipt, else null."""
-    logistics = ticket.get("return_logistics") or {}
+    policy = situation.policy
     receipt = facts.get("receipt_deadline")
-    out: dict[str, str | None] = {
-        "buyer_response": iso(facts.get("buyer_response_deadline")),
-        "receipt": iso(receipt),
-        "receipt_if_extended": None,
-        "processing_after_sign": None,
-    }
     extension = policy.timeouts.receipt_extension
+    if_extended = None
     if (extension is not None and receipt is not None and not facts["receipt_extension_used"]
             and not facts["return_signed"]):
-        out["receipt_if_extended"] = iso(receipt + extension.extension_hours * 3600)
+        if_extended = iso(receipt + extension.extension_hours * 3600)
+    after_sign = None
     hours = policy.timeouts.processing_after_sign_hours
-    signed_at = logistics.get("signed_at")
-    if hours is not None and signed_at and facts["receipt_extension_used"]:
-        out["processing_after_sign"] = iso(epoch(signed_at) + hours * 3600)
-    if out["processing_after_sign"] is not None:
-        out["merchant_deadline"] = "processing_after_sign"
-    elif out["receipt"] is not None and facts["status"] == "awaiting_merchant_receipt":
-        out["merchant_deadline"] = "receipt"
+    if hours is not None and situation.signed_at is not None and facts["receipt_extension_used"]:
+        after_sign = iso(situation.signed_at + hours * 3600)
+    if after_sign is not None:
+        governing: str | None = "processing_after_sign"
+    elif receipt is not None and facts["status"] == "awaiting_merchant_receipt":
+        governing = "receipt"
     else:
-        out["merchant_deadline"] = None
-    return out
+        governing = None
+    return Deadlines(iso(facts.get("buyer_response_deadline")), iso(receipt), if_extended, after_sign, governing)

@@ -17,22 +17,19 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from engine.core.errors import TicketError
+from engine.decisions.situation import Situation, epoch, make_situation
 from engine.decisions.ticket import reference_problems
 from engine.policy.model import Policy
 
 NO_PENDING = {"pending_type": "", "pending_refund_type": "", "pending_stage": "", "pending_edits": 0}
 
-
-def epoch(text: str) -> int:
-    """Epoch seconds of a validated ISO timestamp (the schema guaranteed the offset)."""
-    return int(datetime.fromisoformat(text).timestamp())
+__all__ = ["NO_PENDING", "build_facts", "epoch", "response_deadline", "situation_facts"]
 
 
 def response_deadline(policy: Policy, pending: Mapping[str, Any]) -> int:
-    """When the buyer's window on a proposal closes (epoch seconds). The window is the one in
-    force when the proposal was made: the platform fixes the deadline then (`respond_by`, which
-    `Engine` fills in from the version in force at `proposed_at`); a caller that gives neither
-    gets the deciding version's window."""
+    """When the buyer's window on a proposal closes (epoch seconds), for a caller without a
+    Situation: the ticket's `respond_by`, else the window of `policy` (engine/decisions/situation.py
+    computes it once per question, with the version in force when the proposal was made)."""
     respond_by = pending.get("respond_by")
     if respond_by:
         return epoch(respond_by)
@@ -41,13 +38,26 @@ def response_deadline(policy: Policy, pending: Mapping[str, Any]) -> int:
 
 def build_facts(policy: Policy, ticket: Mapping[str, Any], actor: str, at: datetime,
                 stage: str = "gate", extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    now = int(at.timestamp())
-    order = ticket["order"]
-    request = ticket["request"]
+    """The facts of a validated ticket, without an Engine (tests, the outcome completeness proof):
+    the deciding version's buyer window unless the ticket carries `respond_by`."""
     scenario = policy.scenarios.get(ticket["scenario"])
-    category = policy.categories.get(order["category"])
+    category = policy.categories.get(ticket["order"]["category"])
     if scenario is None or category is None:  # a caller that skipped Engine's reference check
         raise TicketError(reference_problems(policy, dict(ticket)))
+    situation = make_situation(ticket, at, policy, pinned=True, validated=True)
+    facts = situation_facts(situation, actor, stage)
+    if extra:
+        facts.update(extra)
+    return facts
+
+
+def situation_facts(situation: Situation, actor: str, stage: str = "gate") -> dict[str, Any]:
+    """The flat facts of one situation: dict reads and the times the situation already derived."""
+    policy, ticket, now = situation.policy, situation.ticket, situation.now
+    order = ticket["order"]
+    request = ticket["request"]
+    scenario = policy.scenarios[ticket["scenario"]]
+    category = policy.categories[order["category"]]
 
     negotiation = ticket.get("negotiation") or {}
     pending = negotiation.get("pending")
@@ -77,7 +87,8 @@ def build_facts(policy: Policy, ticket: Mapping[str, Any], actor: str, at: datet
 
     expired = False
     if pending:
-        deadline = response_deadline(policy, pending)
+        deadline = situation.respond_by
+        assert deadline is not None  # make_situation derives it for every pending proposal
         expired = deadline <= now
         if expired:
             # The buyer did not answer in time: the platform already handed the ticket back to
@@ -94,29 +105,27 @@ def build_facts(policy: Policy, ticket: Mapping[str, Any], actor: str, at: datet
         facts.update(NO_PENDING)
     facts["status"] = status
     facts["last_outcome"] = last_outcome
-    facts["has_pending"] = bool(pending) and not expired
+    has_pending = bool(pending) and not expired
+    facts["has_pending"] = has_pending
     facts["pending_expired"] = expired
     # Tried = some proposal ended without the buyer agreeing: rejected, timed out, or any earlier
     # proposal than the one pending now (count includes the pending one).
     facts["negotiation_tried"] = (
-        expired or last_outcome in ("rejected", "timed_out") or used > (1 if facts["has_pending"] else 0)
+        expired or last_outcome in ("rejected", "timed_out") or used > (1 if has_pending else 0)
     )
 
     logistics = ticket.get("return_logistics") or {}
-    receipt = logistics.get("receipt_deadline")
     facts["return_uploaded"] = bool(logistics.get("tracking_number") or logistics.get("uploaded_at"))
     facts["return_signed"] = logistics.get("signed_at") is not None
-    if receipt:
-        facts["receipt_deadline"] = epoch(receipt)
-        facts["receipt_seconds_left"] = facts["receipt_deadline"] - now
+    receipt = situation.receipt_deadline
+    if receipt is not None:
+        facts["receipt_deadline"] = receipt
+        facts["receipt_seconds_left"] = receipt - now
     facts["receipt_extension_used"] = bool(logistics.get("extension_used", False))
     facts["tracking_fixes_used"] = int(logistics.get("fixes_used", 0))
     facts["intercept_requested"] = bool((ticket.get("intercept") or {}).get("requested", False))
     facts["complaint_open"] = bool((ticket.get("complaint") or {}).get("open", False))
     # 二-2.3-(1) 售后期内: over only when the ticket says when the period ends (the guide gives no length)
-    period_end = ticket.get("aftersale_period_ends_at")
-    facts["aftersale_period_over"] = period_end is not None and epoch(period_end) <= now
-
-    if extra:
-        facts.update(extra)
+    period_end = situation.aftersale_period_ends
+    facts["aftersale_period_over"] = period_end is not None and period_end <= now
     return facts

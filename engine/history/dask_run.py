@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import uuid
@@ -64,8 +65,12 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
             except (OSError, TimeoutError) as exc:
                 raise ImpactError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         else:
-            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+            # loopback only; no dashboard, and the scheduler's HTTP endpoint (health, metrics) on a
+            # random loopback port rather than the fixed :8787 another cluster may hold
+            with _workers_ignore_ctrl_c():
+                cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                                       scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
             client = Client(cluster, set_as_default=False)
     except BaseException:
         if cluster is not None:
@@ -77,6 +82,22 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start the worker processes with SIGINT ignored (an ignored signal stays ignored across
+    exec): Ctrl-C on a terminal reaches the whole process group, and the client alone should
+    handle it, cancelling the tasks and closing the cluster, rather than every worker printing a
+    KeyboardInterrupt traceback as it dies."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _wait_for_workers(client: Client) -> int:

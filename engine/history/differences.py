@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.core.errors import InputError
 
-FLUSH_ROWS = 250_000  # rows buffered on the client before a file is written: bounds its memory
+FLUSH_ROWS = 100_000  # rows buffered on the client before a file is written: bounds its memory (~40 MB)
 
 
 def _schema() -> Any:

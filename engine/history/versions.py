@@ -18,7 +18,8 @@ from engine.core.problems import Diagnostic
 from engine.core.errors import PolicyError, UnknownVersionError
 from engine.core.resources import default_rules_dir
 from engine.core.timeutil import parse_aware
-from engine.policy.yamlsafe import Positions, load_yaml
+from engine.pipeline.stages import load
+from engine.policy.yamlsafe import Positions
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,12 @@ def _load_cached(path: Path, key: tuple[Any, ...]) -> VersionDocument:
 
 
 def _load_version(path: Path) -> VersionDocument:
-    data, positions = load_yaml(path)
+    # the pipeline's `load` stage (safe YAML, positions, size limit), without its checks: a draft
+    # being diffed may not be a valid policy yet
+    read = load([path])
+    if read.problems:
+        raise PolicyError(read.problems)
+    data, positions = read.documents[0].data, read.documents[0].positions
     if not isinstance(data, dict):
         raise PolicyError([Diagnostic("not_a_mapping", "a policy file must be a mapping", str(path), 1, 1, "")])
     version = str(data["version"]) if isinstance(data.get("version"), str) else path.stem

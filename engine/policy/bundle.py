@@ -110,12 +110,23 @@ def load_directory(path: str | os.PathLike[str]) -> Bundle:
 
 def load_files(paths: Iterable[str | os.PathLike[str]], root: Path | None = None) -> Bundle:
     """Load and validate the given policy files as one bundle. Raises PolicyError with every
-    diagnostic of every file (and, if all files are valid, of the bundle checks), sorted."""
-    from engine.policy.checks import check_bundle, check_document
+    diagnostic of every file (and, if all files are valid, of the bundle checks), sorted.
+    The pipeline's first two stages (engine/pipeline/stages.py): `read_documents`, `check_documents`."""
+    return check_documents(read_documents(paths), root)
 
-    problems: list[Diagnostic] = []
-    documents: list[PolicyDocument] = []
-    contents: dict[str, bytes] = {}
+
+@dataclass
+class ReadDocuments:
+    """Files parsed (safe YAML, with positions), not yet checked."""
+
+    documents: list[PolicyDocument]
+    contents: dict[str, bytes]
+    problems: list[Diagnostic]
+
+
+def read_documents(paths: Iterable[str | os.PathLike[str]]) -> ReadDocuments:
+    """Stage `load`: parse each file; a file that cannot be read or parsed is a problem, not a raise."""
+    read = ReadDocuments([], {}, [])
     for raw_path in paths:
         path = Path(raw_path)
         name = str(raw_path)
@@ -123,17 +134,27 @@ def load_files(paths: Iterable[str | os.PathLike[str]], root: Path | None = None
             data_bytes = read_limited(path, name)
             data, positions = load_yaml(data_bytes, name)
         except PolicyError as exc:
-            problems.extend(exc.diagnostics)
+            read.problems.extend(exc.diagnostics)
             continue
         version = data.get("version") if isinstance(data, dict) else None
-        document = PolicyDocument(str(version) if version is not None else path.stem, path, data, positions, name)
+        read.documents.append(PolicyDocument(str(version) if version is not None else path.stem, path, data,
+                                             positions, name))
+        read.contents[path.name] = data_bytes
+    return read
+
+
+def check_documents(read: ReadDocuments, root: Path | None = None) -> Bundle:
+    """Stage `check`: every document on its own (schema, then meaning), then the versions together.
+    Raises PolicyError with every error, sorted; warnings stay on the bundle."""
+    from engine.policy.checks import check_bundle, check_document
+
+    problems = list(read.problems)
+    for document in read.documents:
         problems.extend(check_document(document))
-        documents.append(document)
-        contents[path.name] = data_bytes
-    if not documents and not problems:
+    if not read.documents and not problems:
         raise PolicyError([Diagnostic("no_policy_files", "no policy files given", str(root or "."), 1, 1, "")])
 
-    bundle = Bundle(documents=sorted(documents, key=_chronological), content_hash=content_hash(contents),
+    bundle = Bundle(documents=sorted(read.documents, key=_chronological), content_hash=content_hash(read.contents),
                     root=root)
     if not _errors(problems):
         problems.extend(check_bundle(bundle))

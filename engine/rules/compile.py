@@ -11,16 +11,19 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from engine.policy.conditions import (STR, CompileError, NeverFires, anchored, compile_condition,
                                make_predicate)
+from engine.policy.model import Policy
 from engine.rules.plain import PlainStage
-from engine.rules.durable import FactError, FactValidator, RulesetRunner, RuntimeFault
+from engine.rules.durable import FactError, FactValidator
 from engine.core.vocabulary import BUYER_ACTIONS, MERCHANT_ACTIONS, STAGES
 from engine.core.vocabulary import EFFECTS as EFFECT_KINDS
+
+if TYPE_CHECKING:
+    from engine.rules.evaluator import DurableEvaluator
 
 FEATURE_DENY_CODE = "FEATURE_NOT_IN_POLICY"
 
@@ -50,6 +53,10 @@ class CompiledRule:
 
 @dataclass(eq=False)
 class CompiledPolicy:
+    """One version compiled: pure data (rule index, durable ruleset definitions, fact types, the
+    plain evaluator's generated functions). Nothing is opened in durable_rules: `open()` gives the
+    prepared evaluator (engine/rules/evaluator.py), a separate object that owns the rulesets."""
+
     version: str
     rules: dict[str, CompiledRule]                 # id → rule, in rule order, dropped included
     definitions: dict[str, dict]                   # stage → durable ruleset definition
@@ -57,13 +64,18 @@ class CompiledPolicy:
     durable_names: dict[str, str]                  # `r<n>` → rule id
     fact_types: dict[str, str]                     # fact → "str" | "num" (what the conditions compare)
     _plain: dict[str, PlainStage] = field(repr=False, default_factory=dict)
-    _runners: dict[str, RulesetRunner] = field(repr=False, default_factory=dict)
-    _lock: threading.Lock = field(repr=False, default_factory=threading.Lock)
     _validate: FactValidator = field(repr=False, default_factory=FactValidator)
     # stage → the facts its conditions read: only those are sent to durable (less JSON to build
     # and parse; a fact no condition names cannot change which rules fire)
     _reads: dict[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
-    _closed: bool = field(repr=False, default=False)
+    # The gate once more, split by actor and by action: `gate@merchant` holds the gate rules naming
+    # a merchant action, `gate@buyer` those naming a buyer action, `gate@negotiate` those naming
+    # negotiate. A decision for one actor evaluates its actor's ruleset, a check or an answer its
+    # action's: durable then neither matches nor drains rules the question ignores (a buyer
+    # decision on the full gate drained ~10 rules to use ~1; a check of negotiate ~9 to use ~1).
+    # Cross-checked like every stage.
+    actor_definitions: dict[str, dict] = field(default_factory=dict)   # `gate@<actor|action>` → definition
+    actor_ruleset_names: dict[str, str] = field(default_factory=dict)  # `gate@<actor|action>` → durable name
 
     @property
     def dropped(self) -> dict[str, str]:
@@ -76,54 +88,33 @@ class CompiledPolicy:
     def ruleset_json(self, stage: str) -> str:
         return json.dumps(self.definitions[stage], ensure_ascii=False, separators=(",", ":"))
 
-    def fired(self, stage: str, facts: Mapping) -> list[str]:
-        """Ids of the rules of `stage` that fire for `facts` on durable_rules, once each, in rule
-        order. Raises FactError for facts that are not normalized, RuntimeFault if durable fails."""
-        self._check(stage, facts)
-        runner = self._runners.get(stage) or self._open(stage)
-        names = runner.fired({k: facts[k] for k in self._reads[stage] if k in facts})
-        by_name = self.durable_names
-        if len(names) < 2:
-            return [by_name[n] for n in names]
-        rules = self.rules
-        ids = {by_name[n] for n in names}  # `$or` with k true branches fires k times
-        return sorted(ids, key=lambda rid: rules[rid].index)
+    def reads(self, stage: str) -> tuple[str, ...]:
+        """The facts the conditions of `stage` (or of `gate@<actor>`) read."""
+        return self._reads[stage]
+
+    def actor_rules(self, group: str) -> frozenset[str]:
+        """Ids of the gate rules in `gate@<group>`, an actor or an action (dropped rules aside)."""
+        return frozenset(self.durable_names[name] for name in self.actor_definitions[f"gate@{group}"])
 
     def fired_plain(self, stage: str, facts: Mapping) -> list[str]:
-        """Same as `fired`, on the plain-Python evaluator."""
-        self._check(stage, facts)
+        """Ids of the rules of `stage` whose conditions hold for `facts`, in rule order, on the
+        plain-Python evaluator (the build-time cross-check of durable_rules, and the bench floor)."""
+        self.check_facts(stage, facts)
         return self._plain[stage].fired(facts)
 
-    def _check(self, stage: str, facts: Mapping) -> None:
+    def check_facts(self, stage: str, facts: Mapping) -> None:
+        """FactError unless `facts` are normalized for `stage` (engine/rules/durable.FactValidator)."""
         if stage not in self._plain:
             raise FactError(f"unknown stage `{stage}` (known: {', '.join(STAGES)})")
         self._validate(facts)
         if facts.get("stage") != stage:
             raise FactError(f"facts are for stage `{facts.get('stage')}`, evaluated as `{stage}`")
 
-    def _open(self, stage: str) -> RulesetRunner:
-        with self._lock:
-            if self._closed:
-                raise RuntimeFault(f"policy {self.version} was closed (reloaded); use the new one")
-            runner = self._runners.get(stage)
-            if runner is None:
-                runner = RulesetRunner(self.ruleset_names[stage], self.definitions[stage])
-                self._runners[stage] = runner
-            return runner
+    def open(self) -> "DurableEvaluator":
+        """Create every stage's durable ruleset: the prepared evaluator (close it when done)."""
+        from engine.rules.evaluator import DurableEvaluator
 
-    def open(self) -> "CompiledPolicy":
-        """Create every stage's durable ruleset now (else on first use). Returns self."""
-        for stage in STAGES:
-            self._runners.get(stage) or self._open(stage)
-        return self
-
-    def close(self) -> None:
-        """Release the durable rulesets (hot reload). `fired` fails afterwards; `fired_plain` works."""
-        with self._lock:
-            self._closed = True
-            runners, self._runners = list(self._runners.values()), {}
-        for runner in runners:
-            runner.close()
+        return DurableEvaluator(self)
 
 
 def _actions(rule: Mapping, path: str) -> tuple[str, ...]:
@@ -187,9 +178,35 @@ def _ruleset_name(version: str, stage: str) -> str:
     return f"v{safe}_{stage}_{next(_ruleset_serial)}"
 
 
-def compile_policy(doc: Mapping) -> CompiledPolicy:
-    """Compile a policy document. Raises CompileError (with a document path) for what cannot be
-    compiled; a rule whose `{param}` is null is kept in `rules` with `dropped=True`."""
+def compile_policy(source: Policy | Mapping) -> CompiledPolicy:
+    """Compile a policy version. Raises CompileError (with a document path) for what cannot be
+    compiled; a rule whose `{param}` is null is kept in `rules` with `dropped=True`.
+
+    From a `Policy` (the pipeline's path) the rules' shapes are not checked again: the policy
+    checks proved them (one effect, a known stage, actions, unique ids) before the model was built.
+    A raw document (tools and tests that compile a fragment) has its rule shapes checked here."""
+    if isinstance(source, Policy):
+        doc: Mapping = source.raw
+        items = [_shaped(rule, rule["_path"]) for rule in _feature_rules(doc)] + [
+            _shaped(rule, f"/rules/{i}") for i, rule in enumerate(doc.get("rules") or [])]
+    else:
+        doc = source
+        items = _checked_rules(doc)
+    return _compile(doc, str(doc["version"]), items)
+
+
+def _shaped(rule: Mapping, path: str) -> dict:
+    """A rule the checks proved well-shaped, in the compiler's terms."""
+    kind = next(k for k in EFFECT_KINDS if k in rule)
+    action = rule["action"]
+    return {"id": rule["id"], "stage": rule["stage"], "actions": (action,) if isinstance(action, str) else tuple(action),
+            "kind": kind, "effect": dict(rule[kind]), "section": str(rule.get("section", "")),
+            "actor": rule.get("actor"), "path": path, "when": rule.get("when"),
+            "generated": path.startswith("/features")}
+
+
+def _checked_rules(doc: Mapping) -> list[dict]:
+    """The rule shapes of a raw document, checked (what the policy checks prove for a bundle)."""
     if not isinstance(doc, Mapping):
         raise CompileError("/", "a policy document must be a mapping")
     version = doc.get("version")
@@ -198,34 +215,39 @@ def compile_policy(doc: Mapping) -> CompiledPolicy:
     raw_rules = doc.get("rules") or []
     if not isinstance(raw_rules, list):
         raise CompileError("/rules", "`rules` must be a list")
-    items = _feature_rules(doc) + [
-        dict(rule, _path=f"/rules/{i}") if isinstance(rule, Mapping) else {"_path": f"/rules/{i}", "_bad": True}
-        for i, rule in enumerate(raw_rules)]
+    items = []
+    seen: set[str] = set()
+    for path, raw in [(r["_path"], r) for r in _feature_rules(doc)] + [(f"/rules/{i}", r) for i, r in enumerate(raw_rules)]:
+        if not isinstance(raw, Mapping):
+            raise CompileError(path, "a rule must be a mapping")
+        rid = raw.get("id")
+        if not isinstance(rid, str) or not rid:
+            raise CompileError(f"{path}/id", "a rule needs a non-empty string `id`")
+        if rid in seen:
+            raise CompileError(f"{path}/id", f"duplicate rule id `{rid}`")
+        seen.add(rid)
+        if raw.get("stage") not in STAGES:
+            raise CompileError(f"{path}/stage", f"`stage` must be one of {', '.join(STAGES)}, got {raw.get('stage')!r}")
+        _effect(raw, path)
+        _actions(raw, path)
+        items.append(_shaped(raw, path))
+    return items
 
+
+def _compile(doc: Mapping, version: str, items: list[dict]) -> CompiledPolicy:
     rules: dict[str, CompiledRule] = {}
     fact_types: dict[str, str] = {"ticket_id": STR, "stage": STR}
     pairs: list[tuple[str, str, str]] = []
     bodies: dict[str, dict] = {stage: {} for stage in STAGES}
     durable_names: dict[str, str] = {}
     reads: dict[str, set] = {stage: {"ticket_id", "stage"} for stage in STAGES}
-    for index, raw in enumerate(items):
-        path = raw["_path"]
-        if raw.get("_bad"):
-            raise CompileError(path, "a rule must be a mapping")
-        rid = raw.get("id")
-        if not isinstance(rid, str) or not rid:
-            raise CompileError(f"{path}/id", "a rule needs a non-empty string `id`")
-        if rid in rules:
-            raise CompileError(f"{path}/id", f"duplicate rule id `{rid}`")
-        stage = raw.get("stage")
-        if stage not in STAGES:
-            raise CompileError(f"{path}/stage", f"`stage` must be one of {', '.join(STAGES)}, got {stage!r}")
-        kind, effect = _effect(raw, path)
-        common = dict(id=rid, stage=stage, actions=_actions(raw, path), effect_kind=kind, effect=effect,
-                      section=str(raw.get("section", "")), actor=raw.get("actor"),
-                      generated="_path" in raw and raw["_path"].startswith("/features"), index=index)
+    names_read: dict[str, set] = {}
+    for index, item in enumerate(items):
+        path, rid, stage = item["path"], item["id"], item["stage"]
+        common = dict(id=rid, stage=stage, actions=item["actions"], effect_kind=item["kind"], effect=item["effect"],
+                      section=item["section"], actor=item["actor"], generated=item["generated"], index=index)
         try:
-            cond = compile_condition(raw.get("when"), doc, f"{path}/when")
+            cond = compile_condition(item["when"], doc, f"{path}/when")
         except NeverFires as never:
             rules[rid] = CompiledRule(**common, predicate=_never, dropped=True, drop_reason=never.reason)
             continue
@@ -235,9 +257,19 @@ def compile_policy(doc: Mapping) -> CompiledPolicy:
         durable_names[name] = rid
         bodies[stage][name] = anchored(cond.durable, stage)
         reads[stage].update(cond.names)
+        names_read[rid] = set(cond.names)
         rules[rid] = CompiledRule(**common, predicate=make_predicate(cond.python, stage, rid),
                                   durable_name=name, condition=cond.durable, python=cond.python)
     _unify_pairs(fact_types, pairs)
+    actor_bodies: dict[str, dict] = {}
+    groups = [("merchant", MERCHANT_ACTIONS), ("buyer", BUYER_ACTIONS)] + [
+        (action, (action,)) for action in MERCHANT_ACTIONS + BUYER_ACTIONS]
+    for group, group_actions in groups:
+        key = f"gate@{group}"
+        members = [r for r in rules.values() if r.stage == "gate" and r.durable_name is not None
+                   and any(a in group_actions for a in r.actions)]
+        actor_bodies[key] = {r.durable_name: bodies["gate"][r.durable_name] for r in members}
+        reads[key] = {"ticket_id", "stage"}.union(*(names_read[r.id] for r in members))
 
     plain = {stage: PlainStage(stage, [(r.id, r.python) for r in rules.values()
                                        if r.stage == stage and not r.dropped]) for stage in STAGES}
@@ -245,7 +277,9 @@ def compile_policy(doc: Mapping) -> CompiledPolicy:
                           ruleset_names={stage: _ruleset_name(version, stage) for stage in STAGES},
                           durable_names=durable_names, fact_types=fact_types, _plain=plain,
                           _validate=FactValidator(fact_types),
-                          _reads={stage: tuple(sorted(names)) for stage, names in reads.items()})
+                          _reads={stage: tuple(sorted(names)) for stage, names in reads.items()},
+                          actor_definitions=actor_bodies,
+                          actor_ruleset_names={key: _ruleset_name(version, key.replace("@", "_")) for key in actor_bodies})
 
 
 def _never(facts: Mapping) -> bool:

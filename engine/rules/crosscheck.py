@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
 
 from engine.rules.compile import STAGES, CompiledPolicy
+from engine.rules.evaluator import DurableEvaluator
 from engine.policy.conditions import STR
 from engine.core.factnames import FACTS
 
@@ -34,22 +35,30 @@ class Mismatch:
                 f"order durable {list(self.durable)} plain {list(self.plain)}; facts {self.facts}")
 
 
-def crosscheck(compiled: CompiledPolicy, facts_iter: Iterable[Mapping], limit: int = 50) -> list[Mismatch]:
+def crosscheck(compiled: DurableEvaluator, facts_iter: Iterable[Mapping], limit: int = 50) -> list[Mismatch]:
     """Every fact dict (its `stage` says which stage) through both evaluators; the disagreements
     (at most `limit`). Facts that fail validation raise FactError: fix the generator, not the rules."""
     out: list[Mismatch] = []
+    members = {key: compiled.compiled.actor_rules(key[len("gate@"):]) for key in compiled.compiled.actor_definitions}
+    plain_stages = compiled.compiled._plain
     for facts in facts_iter:
         stage = facts["stage"]
-        durable = compiled.fired(stage, facts)
-        plain = compiled.fired_plain(stage, facts)
+        durable = compiled.fired(stage, facts)  # validates the facts: the calls below reuse them
+        plain = plain_stages[stage].fired(facts)
         if durable != plain:
             out.append(Mismatch(compiled.version, stage, dict(facts), tuple(durable), tuple(plain)))
-            if len(out) >= limit:
-                break
+        if stage == "gate":  # each actor's (action's) gate ruleset fires the plain gate's rules of it
+            for key, ids in members.items():
+                durable = [rule.id for rule in compiled.fired_rules(key, facts)]
+                expected = [rule_id for rule_id in plain if rule_id in ids]
+                if durable != expected:
+                    out.append(Mismatch(compiled.version, key, dict(facts), tuple(durable), tuple(expected)))
+        if len(out) >= limit:
+            break
     return out
 
 
-def crosscheck_policy(compiled: CompiledPolicy, count: int = 3000, seed: int = 0) -> list[Mismatch]:
+def crosscheck_policy(compiled: DurableEvaluator, count: int = 3000, seed: int = 0) -> list[Mismatch]:
     """`crosscheck` over `generate_facts(compiled, count, seed)`: what `aftersale validate` runs."""
     return crosscheck(compiled, generate_facts(compiled, count=count, seed=seed))
 
@@ -69,7 +78,7 @@ def _spec_values(spec) -> set:
     return set(words) | set(_OTHER_STRINGS) if isinstance(words, tuple) else set(_OTHER_STRINGS)
 
 
-def fact_domains(compiled: CompiledPolicy) -> dict[str, list]:
+def fact_domains(compiled: CompiledPolicy | DurableEvaluator) -> dict[str, list]:
     """fact name → candidate values: the boundaries of every comparison that names it."""
     domains: dict[str, set] = {}
     for rule in compiled.rules.values():
@@ -122,7 +131,7 @@ def _collect(expr, domains: dict[str, set]) -> None:
                 values.add(value)
 
 
-def generate_facts(compiled: CompiledPolicy, count: int = 3000, seed: int = 0,
+def generate_facts(compiled: CompiledPolicy | DurableEvaluator, count: int = 3000, seed: int = 0,
                    missing_rate: float = 0.03) -> Iterator[dict]:
     """`count` seeded fact dicts, stages in turn, every fact of `fact_domains` drawn from its
     domain (left out with probability `missing_rate`); fact-vs-fact pairs often set near equal."""

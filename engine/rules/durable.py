@@ -18,6 +18,7 @@ import threading
 from typing import Mapping
 
 import durable_rules_engine as _dre
+import msgspec
 
 from engine.policy.conditions import MAX_SAFE_INT, STR
 from engine.core.errors import EngineError
@@ -33,9 +34,10 @@ _PRIME_KEY = "__runtime_prime__"
 _RESERVED = ("id", "sid", _PRIME_KEY)   # set by the runner: message id, session id, primer
 _MAX_PROPERTIES = 250             # durable refuses facts with more than 255 properties (error 302)
 _ASSERTED, _NO_MATCH = 0, 1       # assert_fact result codes; others are faults
-# ensure_ascii=False is required: durable compares the raw bytes of strings, so `\u4e2d` in a
-# fact never equals `中` in a rule. One encoder, built once (json.dumps with options builds one per call).
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Non-ASCII must stay raw UTF-8: durable compares the raw bytes of strings, so `\u4e2d` in a fact
+# never equals `中` in a rule. msgspec writes UTF-8 unescaped and compact, ~5x faster than the
+# stdlib encoder on a fact dict (bench/bench_decide.py).
+_encode = msgspec.json.Encoder().encode
 _DURABLE = threading.Lock()        # see the module docstring: one durable call sequence at a time
 
 
@@ -127,7 +129,7 @@ class RulesetRunner:
     def fired(self, facts: Mapping) -> list[str]:
         """Names of the rules that fired for `facts`, in durable's order, duplicates kept (a rule
         fires once per true branch of an `$or`). `facts` must already pass `validate_facts`."""
-        body = _encode(facts)
+        body = _encode(facts).decode()
         with _DURABLE:
             if self._closed:
                 raise RuntimeFault(f"ruleset `{self.name}` is closed")

@@ -14,17 +14,19 @@ import logging
 import signal
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable
+from typing import Any, AsyncIterator, Coroutine
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+from starlette.middleware import Middleware
 
 from engine.service import errors
 from engine.service.decision_log import DecisionLog
 from engine.service.openapi import build_openapi
+from engine.service.operations import OperationsMiddleware
 from engine.service.reload import EngineHolder
 from engine.service.responses import dumps
 from engine.service.routes import starlette_routes
@@ -33,25 +35,22 @@ from engine.service.state import ServiceState
 from engine.service.validation import RequestValidator
 from engine.workbench import routes as workbench
 
-if TYPE_CHECKING:
-    from engine.api import Engine
-
 logger = logging.getLogger("aftersale.service")
 
 LOG_FLUSH_SECONDS = 1.0
 
 
-def _load_engine(rules_dir: Path) -> Engine:
+def _load_engine(rules_dir: Path) -> Any:
     from engine.api import Engine
     return Engine.from_directory(rules_dir)
 
 
-def create_app(settings: ServiceSettings, engine: Engine | None = None) -> Starlette:
+def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
     errors.configure_logging()
     state = ServiceState(
         settings=settings,
         validator=RequestValidator(settings.schemas_dir),
-        decision_log=DecisionLog(settings.decision_log),
+        decision_log=DecisionLog.from_settings(settings),
         openapi=dumps(build_openapi(settings.schemas_dir)),
         preloaded_engine=engine,
     )
@@ -89,6 +88,7 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> Starl
     app = ServiceApp(
         routes=starlette_routes() + [workbench.mount()],  # /workbench/: the policy team's pages
         lifespan=lifespan,
+        middleware=[Middleware(OperationsMiddleware)],  # /metrics, latency, required-mode log commits
         exception_handlers={HTTPException: errors.http_exception, errors.ApiError: errors.api_error,
                             Exception: errors.unhandled},
     )
@@ -121,7 +121,7 @@ class ServiceApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def _background(state: ServiceState, coroutine: Awaitable[Any]) -> None:
+def _background(state: ServiceState, coroutine: Coroutine[Any, Any, Any]) -> None:
     """Run a task the app owns: kept referenced until done, cancelled at shutdown."""
     task = asyncio.ensure_future(coroutine)
     state.background.add(task)

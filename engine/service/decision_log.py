@@ -1,4 +1,4 @@
-"""The decision log: one JSON line per decision, for audit and replay.
+"""The decision log: one JSON line per decision, the service's audit record.
 
     {"decision_id": "01J...", "time": "2026-...Z", "kind": "decide", "actor": "merchant",
      "ticket_id": "AS-1001", "at": "...", "policy_version": "2024-05-31", "bundle_hash": "...",
@@ -6,28 +6,47 @@
      "pid": 1234}
 
 `input_sha256` is over the canonical JSON of the request body (sorted keys, no spaces, UTF-8), so
-a decision can be matched to a stored request without logging the ticket itself.
+a decision can be matched to a stored request without logging the ticket itself. Named fields can
+be masked (`--decision-log-mask ticket_id,actor`): the value becomes `sha256:<16 hex>` of itself,
+still joinable, no longer readable.
 
-Writes are buffered: lines collect in memory and go out in one `write` when 64 KiB are pending or
-on the periodic flush (~1 s) and at shutdown; no fsync per request (a crash may lose the last
-second). Several worker processes append to the same file: it is opened O_APPEND and every write
-holds whole lines only, so lines from different workers never interleave mid-line (a pipe such as
-stdout gets chunks of at most PIPE_BUF bytes, the size POSIX keeps atomic).
+Two modes, chosen explicitly:
+- `required` (an audit log): a decision is answered only after its line is on disk (`fdatasync`).
+  Lines wait in a queue for one writer thread that writes and syncs everything queued in one go
+  (group commit: while one sync runs the next batch collects, so a sync costs one request little).
+  `record()` hands the request a future; the operations middleware awaits it before the response
+  starts. A failed write answers 503 (`decision_log_unavailable`) and /readyz turns not-ready
+  until a write succeeds again.
+- `best-effort`: answered at once; the writer writes in the background (synced every second).
+  A line that cannot be written (write error, or the queue past `MAX_QUEUE` lines) is dropped and
+  counted: the metric `aftersale_decision_log_dropped_total` and /readyz `degraded`.
+File handling (whole lines only, torn tail repair, rotation): `log_file.py`.
 """
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
 import json
+import logging
 import os
-import select
 import secrets
-import stat
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-FLUSH_BYTES = 64 * 1024
+from engine.service import metrics
+from engine.service.log_file import LogFile
+
+logger = logging.getLogger("aftersale.service")
+
+REQUIRED, BEST_EFFORT = "required", "best-effort"
+MODES = (REQUIRED, BEST_EFFORT)
+MAX_QUEUE = 100_000            # lines waiting for the writer; past it best-effort drops, required refuses
+BEST_EFFORT_SYNC_SECONDS = 1.0
+DROP_WINDOW_SECONDS = 60.0     # /readyz says degraded while a drop is this recent
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -62,32 +81,67 @@ def outcome_of(kind: str, result: dict) -> dict:
     return {}
 
 
-class DecisionLog:
-    """Append decision records to a file descriptor; `None` target = logging off."""
+def outcome_label(kind: str, result: dict) -> str:
+    """One word per decision for the metrics (the log line keeps the detail)."""
+    if kind == "decide":
+        actions = (result.get("actions") or {}).values()
+        return "allowed" if any(v.get("allowed") for v in actions) else "denied"
+    if kind == "check":
+        return "valid" if result.get("valid") else "invalid"
+    return str(result.get("status") or ("allowed" if result.get("allowed") else "denied"))
 
-    def __init__(self, target: str | None) -> None:
-        self.target = target
-        self._fd: int | None = None
-        self._owns_fd = False
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
-        self._lock = threading.Lock()  # records come from the event loop; flush may come from a thread at exit
-        if target == "-":
-            self._fd = 1
-        elif target:
-            self._fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._owns_fd = True
-        self._chunk = FLUSH_BYTES
-        if self._fd is not None and not stat.S_ISREG(os.fstat(self._fd).st_mode):
-            self._chunk = select.PIPE_BUF
+
+def mask_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# The commits of the request being answered: the operations middleware sets a list here, record()
+# appends the future of each line it queues (required mode), the middleware awaits them.
+PENDING_COMMITS: contextvars.ContextVar[list[asyncio.Future] | None] = contextvars.ContextVar(
+    "aftersale_pending_commits", default=None)
+
+
+class LogUnavailable(Exception):
+    """A required-mode line could not be written: the decision must not be answered."""
+
+
+class DecisionLog:
+    """Queue decision records for the writer thread; `None` target = logging off (metrics still count)."""
+
+    def __init__(self, target: str | None, mode: str = REQUIRED, *, rotate_bytes: int = 0,
+                 rotate_seconds: float = 0, mask: Iterable[str] = ()) -> None:
+        if mode not in MODES:
+            raise ValueError(f"decision log mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.target, self.mode = target, mode
+        self.mask = frozenset(mask)
+        self.file = LogFile(target, rotate_bytes, rotate_seconds) if target else None
+        self._cond = threading.Condition()
+        self._queue: list[tuple[bytes, asyncio.Future | None]] = []
+        self._stopping = False
+        self._writing = False                      # the writer holds a batch it has not finished
+        self.written = 0
+        self.dropped = 0
+        self.failed_writes = 0
+        self.last_error: dict | None = None       # {"at", "message"} of the last failed write, cleared by a good one
+        self._last_drop = 0.0
+        self._thread: threading.Thread | None = None
+        if self.file is not None:
+            self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
+            self._thread.start()
 
     @property
     def enabled(self) -> bool:
-        return self._fd is not None
+        return self.file is not None
+
+    # -- the request side (event loop thread) -------------------------------------------------------
 
     def record(self, *, decision_id: str, kind: str, body: Any, result: dict, version: str | None,
                bundle_hash: str, actor: str | None = None, ticket_id: str | None = None) -> None:
-        if self._fd is None:
+        metrics.DECISIONS.labels(kind, actor or "", version or "", outcome_label(kind, result)).inc()
+        if self.file is None:
             return
         entry = {
             "decision_id": decision_id,
@@ -102,38 +156,155 @@ class DecisionLog:
             "outcome": outcome_of(kind, result),
             "pid": os.getpid(),
         }
+        for name in self.mask.intersection(entry):
+            entry[name] = mask_value(entry[name])
         line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-        with self._lock:
-            self._pending.append(line)
-            self._pending_bytes += len(line)
-            full = self._pending_bytes >= FLUSH_BYTES
-        if full:
-            self.flush()
+        future = self._future() if self.mode == REQUIRED else None
+        with self._cond:
+            if len(self._queue) >= MAX_QUEUE:
+                if future is not None:
+                    future.set_exception(LogUnavailable("decision log queue full"))
+                    self._track(future)
+                    return
+                self._drop(1, "queue full")
+                return
+            self._queue.append((line, future))
+            metrics.LOG_QUEUE.set(len(self._queue))
+            self._cond.notify()
+        if future is not None:
+            self._track(future)
+
+    def _future(self) -> asyncio.Future | None:
+        try:
+            return asyncio.get_running_loop().create_future()
+        except RuntimeError:  # no event loop (used from plain code): nothing can wait
+            return None
+
+    @staticmethod
+    def _track(future: asyncio.Future) -> None:
+        pending = PENDING_COMMITS.get()
+        if pending is not None:
+            pending.append(future)
+        else:  # nobody awaits: keep asyncio from warning about an unretrieved exception
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def status(self) -> dict:
+        """For /readyz: `ok` false (not ready) when required writes fail; `degraded` when
+        best-effort lines were dropped recently or the last write failed."""
+        failing = self.last_error is not None
+        return {
+            "mode": self.mode if self.enabled else "off",
+            "ok": not (failing and self.mode == REQUIRED),
+            "degraded": failing or (time.monotonic() - self._last_drop < DROP_WINDOW_SECONDS and self.dropped > 0),
+            "written": self.written, "dropped": self.dropped, "failed_writes": self.failed_writes,
+            "queue": len(self._queue),
+        }
+
+    # -- the writer thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        assert self.file is not None
+        last_sync = time.monotonic()
+        while True:
+            with self._cond:
+                if self.mode == BEST_EFFORT and not self._stopping:
+                    # let lines gather: one write per ~50 ms, not per line
+                    self._cond.wait_for(lambda: self._stopping or len(self._queue) >= 512, timeout=0.05)
+                while not self._queue and not self._stopping:
+                    self._cond.wait(timeout=BEST_EFFORT_SYNC_SECONDS)
+                batch, self._queue = self._queue, []
+                stopping = self._stopping
+                self._writing = bool(batch)
+            metrics.LOG_QUEUE.set(0)
+            if batch:
+                now = time.monotonic()
+                durable = self.mode == REQUIRED or now - last_sync >= BEST_EFFORT_SYNC_SECONDS
+                self._write(batch, durable)
+                if durable:
+                    last_sync = now
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+            if stopping:
+                return
+
+    def _write(self, batch: list[tuple[bytes, asyncio.Future | None]], durable: bool) -> None:
+        assert self.file is not None
+        started = time.perf_counter()
+        try:
+            self.file.write_lines([line for line, _ in batch], durable)
+        except OSError as exc:
+            self.failed_writes += 1
+            self.last_error = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                               "message": f"{exc.strerror or exc} ({len(batch)} lines not written)"}
+            metrics.LOG_WRITE_ERRORS.inc()
+            logger.error("decision log %s: write failed (%s): %d lines %s", self.target, exc, len(batch),
+                         "refused (503)" if self.mode == REQUIRED else "dropped")
+            if self.mode == BEST_EFFORT:
+                self._drop(len(batch), "write failed")
+            self._settle(batch, LogUnavailable(str(exc)))
+            return
+        metrics.LOG_WRITE_SECONDS.observe(time.perf_counter() - started)
+        self.written += len(batch)
+        metrics.LOG_WRITTEN.inc(len(batch))
+        if self.last_error is not None:
+            logger.warning("decision log %s: writing again", self.target)
+        self.last_error = None
+        self._settle(batch, None)
+
+    def _drop(self, count: int, why: str) -> None:
+        self.dropped += count
+        self._last_drop = time.monotonic()
+        metrics.LOG_DROPPED.labels(why).inc(count)
+
+    @staticmethod
+    def _settle(batch: list[tuple[bytes, asyncio.Future | None]], error: Exception | None) -> None:
+        futures = [f for _, f in batch if f is not None]
+        if not futures:
+            return
+        loop = futures[0].get_loop()
+
+        def settle() -> None:
+            for future in futures:
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(LogUnavailable(str(error)))
+        try:
+            loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the loop is closed (shutdown): nobody waits any more
+            pass
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "DecisionLog":
+        return cls(settings.decision_log, settings.decision_log_mode,
+                   rotate_bytes=settings.decision_log_rotate_bytes,
+                   rotate_seconds=settings.decision_log_rotate_seconds,
+                   mask=[name for name in settings.decision_log_mask.split(",") if name])
 
     def flush(self) -> None:
-        with self._lock:
-            lines, self._pending, self._pending_bytes = self._pending, [], 0
-        if self._fd is None or not lines:
-            return
-        chunk: list[bytes] = []
-        size = 0
-        for line in lines:
-            if chunk and size + len(line) > self._chunk:
-                self._write(b"".join(chunk))
-                chunk, size = [], 0
-            chunk.append(line)
-            size += len(line)
-        if chunk:
-            self._write(b"".join(chunk))
+        """Wake the writer (it writes on its own; kept for callers that flushed periodically)."""
+        with self._cond:
+            self._cond.notify_all()
 
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+    def drain(self) -> None:
+        """Wait until every queued line is written (tests, shutdown)."""
+        if self._thread is None:
+            return
+        with self._cond:
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: not self._queue and not self._writing, timeout=30)
 
     def close(self) -> None:
-        self.flush()
-        if self._owns_fd and self._fd is not None:
-            os.close(self._fd)
-        self._fd = None
+        """Write what is queued, stop the writer, close the file."""
+        if self._thread is not None:
+            with self._cond:
+                self._stopping = True
+                self._cond.notify()
+            self._thread.join()
+            self._thread = None
+        if self.file is not None:
+            self.file.close()
+            self.file = None

@@ -23,6 +23,7 @@ from engine.service.state import ServiceState
 from engine.service.validation import read_json
 from engine.core.timeutil import now as wall_clock
 from engine.wechat import platform_view, request_from_platform, ticket_from_platform
+from engine.decisions.results import as_json
 
 
 def endpoint(handler: Callable[[Request, ServiceState], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -79,6 +80,7 @@ async def _compute(state: ServiceState, kind: str, body: dict[str, Any], call: C
             raise from_engine_error(exc) from None
         except EngineError as exc:
             raise from_engine_error(exc) from None
+    result = as_json(result)  # the typed result's JSON dict (engine/decisions/results.py)
     decision_id = new_decision_id()
     result["decision_id"] = decision_id
     policy = result.get("policy") or {}
@@ -135,8 +137,8 @@ async def decide_batch(state: ServiceState, body: Any) -> Response:
     with holder.lease() as generation:
         for index, item in enumerate(body["items"]):
             try:
-                result = generation.engine.decide(item["ticket"], item["actor"], at=item.get("at"),
-                                                  version=item.get("version"))
+                result = as_json(generation.engine.decide(item["ticket"], item["actor"], at=item.get("at"),
+                                                          version=item.get("version")))
             except FactError as exc:
                 results.append(_item_error(unreadable_input(item, exc, base=f"/items/{index}")))
                 continue
@@ -215,8 +217,11 @@ _UNREADABLE = (TypeError, ValueError, OverflowError, OSError, KeyError, Attribut
                FactError)
 
 
-def _readable(body: dict[str, Any], parts: tuple[str, ...]) -> Callable[[Callable[[Any], dict[str, Any]]], Callable[[Any], dict[str, Any]]]:
-    def wrap(call: Callable[[Any], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
+EngineCall = Callable[[Any], dict[str, Any]]
+
+
+def _readable(body: dict[str, Any], parts: tuple[str, ...]) -> Callable[[EngineCall], EngineCall]:
+    def wrap(call: EngineCall) -> EngineCall:
         def guarded(engine: Any) -> dict[str, Any]:
             try:
                 return call(engine)

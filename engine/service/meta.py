@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import hmac
+import json
 import os
-import signal
 from datetime import datetime
 from pathlib import Path
 
@@ -26,10 +26,6 @@ from engine.core.timeutil import now as wall_clock
 if TYPE_CHECKING:
     from engine.api import Engine
 
-# Set by `aftersale serve` when it supervises several workers: POST /admin/reload reaches one
-# worker, which asks the supervisor to pass SIGHUP on to every worker.
-SUPERVISOR_PID_ENV = "AFTERSALE_SERVE_SUPERVISOR_PID"
-
 
 @endpoint
 async def healthz(request: Request, state: ServiceState) -> Response:
@@ -38,23 +34,43 @@ async def healthz(request: Request, state: ServiceState) -> Response:
 
 @endpoint
 async def readyz(request: Request, state: ServiceState) -> Response:
+    """Ready (200) or not (503), and why, in words an unauthenticated prober may see; the paths
+    and error texts only with the admin token (`Authorization: Bearer`)."""
     holder = state.holder
     if holder is None:
         return json_response({"ready": False, "pid": os.getpid()}, status=503)
     generation = holder.current
     engine = generation.engine
-    return json_response({
-        "ready": True,
+    log = state.decision_log.status()
+    ready = log["ok"]
+    body = {
+        "ready": ready,
+        "degraded": log["degraded"],
         "pid": os.getpid(),
         "generation": generation.number,
         "loaded_at": generation.loaded_at,
         "bundle_hash": generation.bundle_hash,
-        "rules_dir": str(holder.rules_dir),
         "versions": [info.version for info in engine.versions()],
         "in_force": _in_force(engine),
-        "last_reload": holder.last_reload,
-        "last_reload_error": holder.last_error,
-    })
+        "last_reload": {k: v for k, v in (holder.last_reload or {}).items() if k in ("at", "status")} or None,
+        "reload_failing": holder.last_error is not None,
+        "decision_log": {k: log[k] for k in ("mode", "ok", "degraded", "dropped")},
+    }
+    if is_admin(request, state):
+        body.update(rules_dir=str(holder.rules_dir), last_reload=holder.last_reload,
+                    last_reload_error=holder.last_error,
+                    decision_log=dict(log, path=state.decision_log.target,
+                                      last_error=state.decision_log.last_error))
+    return json_response(body, status=200 if ready else 503)
+
+
+def is_admin(request: Request, state: ServiceState) -> bool:
+    """The request carries the configured admin token (none configured: nobody is admin)."""
+    token = state.settings.admin_token
+    if not token:
+        return False
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
 def _in_force(engine: Engine, at: datetime | None = None) -> str | None:
@@ -129,40 +145,61 @@ async def changelog(request: Request, state: ServiceState) -> Response:
 
 @endpoint
 async def admin_reload(request: Request, state: ServiceState) -> Response:
-    token = state.settings.admin_token
-    if token:
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise ApiError(401, "unauthorized", "admin endpoints need `Authorization: Bearer <token>`")
-    outcome = await state.running().reload("POST /admin/reload", force=True)
-    siblings = _signal_siblings()
-    body = dict(outcome.to_json(), pid=os.getpid(), other_workers_signalled=siblings)
-    if outcome.status == "failed":
-        error = outcome.error or {}
+    """Reload now, in every worker together. Body (optional): `{"remove": ["2024-03-11", ...]}`
+    declares versions the new rules may drop although they are or were in force; an undeclared
+    such removal is refused (409) and the generation in force keeps serving."""
+    if state.settings.admin_token and not is_admin(request, state):
+        raise ApiError(401, "unauthorized", "admin endpoints need `Authorization: Bearer <token>`")
+    declared = _declared_removals(await request.body())
+    if state.coordinator is not None:     # several workers: the supervisor validates and hands over
+        outcome = await state.coordinator.request_reload(declared)
+    else:
+        outcome = (await state.holder.reload("POST /admin/reload", declared_removals=declared)).to_json()
+    status = outcome["status"]
+    if status == "refused":
+        error = outcome.get("error") or {}
+        return json_response({"error": {
+            "status": 409, "code": "undeclared_removal", "message": error.get("message", ""),
+            "problems": [{"path": "/remove", "code": "undeclared_removal",
+                          "message": f"version {v} is or was in force; list it in `remove` to drop it"}
+                         for v in error.get("versions", [])]}}, status=409)
+    if status == "failed":
+        error = outcome.get("error") or {}
         return json_response({"error": {
             "status": 422, "code": "reload_failed",
-            "message": (f"the rules directory did not load; generation {outcome.generation} "
-                        f"(bundle {outcome.bundle_hash[:12]}) keeps serving"),
+            "message": (f"the rules directory did not load; generation {outcome['generation']} "
+                        f"(bundle {outcome['bundle_hash'][:12]}) keeps serving"),
             # a problem of the rules (not of this request): its path is in the policy file named
             "problems": [dict(p, message=_located(p)) for p in error.get("problems") or ()]
                         or [{"path": "", "code": error.get("code", "PolicyError"), "message": error.get("message", "")}],
         }}, status=422)
-    return json_response(body)
+    return json_response(dict(outcome, pid=os.getpid()))
+
+
+def _declared_removals(raw: bytes) -> tuple[str, ...]:
+    if not raw.strip():
+        return ()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "malformed_json", "the body is not JSON") from None
+    remove = body.get("remove", []) if isinstance(body, dict) else None
+    if not isinstance(remove, list) or not all(isinstance(v, str) for v in remove):
+        raise ApiError(422, "invalid_request", "bad admin request",
+                       [{"path": "/remove", "code": "wrong_type", "message": "`remove` is a list of version names"}])
+    return tuple(remove)
 
 
 def _located(problem: dict[str, Any]) -> str:
     return f"{problem['file']}:{problem['line']}:{problem['column']}: {problem['path']}: {problem['message']}"
 
 
-def _signal_siblings() -> bool:
-    supervisor = os.environ.get(SUPERVISOR_PID_ENV)
-    if not supervisor or int(supervisor) == os.getpid():
-        return False
-    try:
-        os.kill(int(supervisor), signal.SIGHUP)
-    except (OSError, ValueError):
-        return False
-    return True
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: every worker's values (metrics.py)."""
+    from engine.service.metrics import exposition
+
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
 
 
 async def openapi(request: Request) -> Response:

@@ -21,7 +21,7 @@ from engine.service.routes import ROUTES, Schema
 from engine.service.validation import SchemaStore
 
 STATUS_TEXT = {400: "malformed JSON", 401: "missing or wrong admin token", 404: "unknown version or route",
-               413: "body over the size limit", 422: "the body, ticket or payload is invalid (every problem, located)",
+               409: "a reload would drop a version in force that `remove` does not declare", 413: "body over the size limit", 422: "the body, ticket or payload is invalid (every problem, located)",
                500: "internal error (no internals shown; the server log names the incident)", 503: "not ready"}
 
 ERROR = "requests/error"

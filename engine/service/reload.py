@@ -28,9 +28,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from engine.core.errors import EngineError, PolicyError
+from engine.service import metrics
 
 logger = logging.getLogger("aftersale.service")
 
@@ -95,9 +96,29 @@ class Generation:
         return self.engine.bundle_hash
 
 
+def undeclared_removals(old_versions: list[Any], new_versions: list[Any], declared: Iterable[str],
+                        now: datetime | None = None) -> list[str]:
+    """Versions served now that the new bundle drops, that are or were in force (effective_from
+    has passed: decisions were made under them, or are being made), and that the operator did not
+    declare (`POST /admin/reload {"remove": [...]}`). A version scheduled for the future may go
+    without a declaration: nothing was ever decided under it."""
+    now = now or datetime.now(timezone.utc)
+    kept = {info.version for info in new_versions}
+    declared = set(declared)
+    return [info.version for info in old_versions
+            if info.version not in kept and info.effective_from <= now and info.version not in declared]
+
+
+def removal_error(versions: list[str]) -> dict:
+    return {"code": "undeclared_removal",
+            "message": (f"the new rules drop version(s) {', '.join(versions)}, in force now or before; "
+                        "declare the removal (POST /admin/reload with {\"remove\": [...]}) or restore the file(s)"),
+            "versions": versions}
+
+
 @dataclass
 class ReloadOutcome:
-    status: str                      # reloaded | unchanged | failed
+    status: str                      # reloaded | unchanged | failed | refused (an undeclared removal)
     generation: int
     bundle_hash: str
     error: dict | None = None
@@ -130,6 +151,7 @@ class EngineHolder:
     last_reload: dict | None = None
     _lock: asyncio.Lock | None = None
     _last_failed_hash: str | None = None
+    _staged: Generation | None = None
 
     @classmethod
     def start(cls, rules_dir: Path, loader: Callable[[Path], Any], engine: Any = None) -> "EngineHolder":
@@ -138,6 +160,7 @@ class EngineHolder:
         source = content_hash(holder.rules_dir)
         engine = engine if engine is not None else loader(holder.rules_dir)
         holder.current = Generation(1, engine, source, _utc_now())
+        metrics.set_bundle(holder.current.bundle_hash, 1, None)
         return holder
 
     @contextmanager
@@ -152,7 +175,12 @@ class EngineHolder:
             if generation.retired and generation.in_flight == 0:
                 _close(generation)
 
-    async def reload(self, reason: str, force: bool = False) -> ReloadOutcome:
+    async def reload(self, reason: str, force: bool = False, declared_removals: Iterable[str] = ()) -> ReloadOutcome:
+        outcome = await self._reload(reason, force, tuple(declared_removals))
+        metrics.RELOADS.labels(outcome.status).inc()
+        return outcome
+
+    async def _reload(self, reason: str, force: bool, declared: tuple[str, ...]) -> ReloadOutcome:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:  # one reload at a time; a second trigger waits, then sees "unchanged"
@@ -163,8 +191,10 @@ class EngineHolder:
                 self.last_reload = {"at": _utc_now(), "reason": reason, "status": "unchanged"}
                 logger.info("reload (%s): rules unchanged, generation %d keeps serving", reason, self.current.number)
                 return ReloadOutcome("unchanged", self.current.number, self.current.bundle_hash)
-            if not force and source == self._last_failed_hash:
-                return ReloadOutcome("failed", self.current.number, self.current.bundle_hash, self.last_error)
+            if not force and not declared and source == self._last_failed_hash:
+                refused = (self.last_error or {}).get("code") == "undeclared_removal"
+                return ReloadOutcome("refused" if refused else "failed", self.current.number,
+                                     self.current.bundle_hash, self.last_error)
             loop = asyncio.get_running_loop()
             try:
                 engine = await loop.run_in_executor(None, self.loader, self.rules_dir)
@@ -176,11 +206,16 @@ class EngineHolder:
                              reason, self.current.number, self.current.bundle_hash[:12],
                              self.last_error["message"])
                 return ReloadOutcome("failed", self.current.number, self.current.bundle_hash, self.last_error)
+            dropped = undeclared_removals(self.current.engine.versions(), engine.versions(), declared)
+            if dropped:
+                _close(Generation(0, engine, source, _utc_now()))
+                return self.refuse(reason, source, removal_error(dropped))
             old = self.current
             self.current = Generation(old.number + 1, engine, source, _utc_now())
             self.last_error = None
             self._last_failed_hash = None
             self.last_reload = {"at": self.current.loaded_at, "reason": reason, "status": "reloaded"}
+            metrics.set_bundle(self.current.bundle_hash, self.current.number, (old.bundle_hash, old.number))
             old.retired = True
             if old.in_flight == 0:
                 _close(old)
@@ -188,15 +223,65 @@ class EngineHolder:
                            self.current.bundle_hash[:12], ", ".join(v.version for v in engine.versions()))
             return ReloadOutcome("reloaded", self.current.number, self.current.bundle_hash)
 
+    def refuse(self, reason: str, source: str | None, error: dict) -> ReloadOutcome:
+        self._last_failed_hash = source
+        self.last_error = dict(error, at=_utc_now(), reason=reason)
+        self.last_reload = {"at": self.last_error["at"], "reason": reason, "status": "refused"}
+        logger.error("reload (%s) refused, still serving generation %d: %s", reason, self.current.number,
+                     error["message"])
+        return ReloadOutcome("refused", self.current.number, self.current.bundle_hash, self.last_error)
+
+    # -- generations handed over by the supervisor (several workers: generations.py) -----------------
+
+    def stage(self, number: int, engine: Any, source_hash: str) -> None:
+        """Hold a built engine until the supervisor says every worker has one (commit) or not (abort)."""
+        self.abort()
+        self._staged = Generation(number, engine, source_hash, _utc_now())
+
+    def abort(self) -> None:
+        staged, self._staged = self._staged, None
+        if staged is not None:
+            _close(staged)
+
+    def commit(self, number: int, reason: str) -> bool:
+        staged = self._staged
+        if staged is None or staged.number != number:
+            return False
+        self._staged = None
+        old, self.current = self.current, staged
+        self.last_error, self._last_failed_hash = None, None
+        self.last_reload = {"at": staged.loaded_at, "reason": reason, "status": "reloaded"}
+        metrics.set_bundle(staged.bundle_hash, staged.number, (old.bundle_hash, old.number))
+        old.retired = True
+        if old.in_flight == 0:
+            _close(old)
+        logger.warning("reload (%s): generation %d, bundle %s", reason, staged.number, staged.bundle_hash[:12])
+        return True
+
+    def note(self, outcome: dict, reason: str) -> None:
+        """The supervisor's verdict on a reload that did not change this worker (unchanged, failed,
+        refused): kept for /readyz."""
+        status = outcome["status"]
+        self.last_reload = {"at": _utc_now(), "reason": reason, "status": status}
+        if status == "unchanged":
+            self.last_error = None
+        elif outcome.get("error"):
+            self.last_error = dict(outcome["error"], reason=reason)
+
     async def watch(self, interval: float = 1.0) -> None:
         """Poll the directory; reload when the content really changed. Runs until cancelled."""
-        seen = stat_signature(self.rules_dir)
+        seen, dirty = stat_signature(self.rules_dir), False
         while True:
             await asyncio.sleep(interval)
             signature = stat_signature(self.rules_dir)
-            if signature == seen:
+            if signature != seen:
+                # still being written? reload once it held still for a poll: a poll in the middle of
+                # an edit may see the final stats already (mtimes have a clock tick's granularity)
+                seen, dirty = signature, True
                 continue
-            seen = signature
+            if not dirty:
+                continue
+            dirty = False
             try:
                 await self.reload("rules directory changed")
             except Exception:  # noqa: BLE001 - the watcher must survive anything

@@ -103,7 +103,10 @@ ROUTES: tuple[Operation, ...] = (
               {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}}, (503,),
               tag="operations"),
     Operation("POST", "/admin/reload", meta.admin_reload, "admin_reload",
-              "reload the rules directory now (all workers)", None, _OBJECT, (401, 422), tag="operations"),
+              "reload the rules directory now (all workers together); body {remove: [versions]} declares "
+              "removed versions that are or were in force", None, _OBJECT, (400, 401, 409, 422), tag="operations"),
+    Operation("GET", "/metrics", meta.metrics, "metrics", "Prometheus metrics, summed over the workers (text format)",
+              None, _OBJECT, tag="operations", documented=False),
     Operation("GET", "/openapi.json", meta.openapi, "openapi", "this document", None, _OBJECT,
               tag="operations", documented=False),
 )

@@ -21,6 +21,12 @@ class ServiceSettings:
     schemas_dir: Path = SCHEMAS_DIR
     admin_token: str | None = None           # when set, /admin/* needs `Authorization: Bearer <token>`
     offload: bool = False                    # run engine calls in the threadpool (for measuring only)
+    decision_log_mode: str = "required"      # required (answer after fdatasync) | best-effort
+    decision_log_rotate_bytes: int = 0       # rotate past this size; 0: never by size
+    decision_log_rotate_seconds: float = 0.0  # rotate at each such period of the clock; 0: never by time
+    decision_log_mask: str = ""              # comma-separated fields written as sha256:<16 hex>
+    request_timeout: float = 10.0            # seconds to receive a whole request (connections.py)
+    max_connections: int = 0                 # per worker; 0: the open-file limit minus a reserve
 
     def to_env(self) -> dict[str, str]:
         env = {}
@@ -33,17 +39,23 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "ServiceSettings":
-        environ = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            return environ.get(PREFIX + name.upper())
-
-        return cls(
-            rules_dir=Path(get("rules_dir") or default_rules_dir()),
-            decision_log=get("decision_log") or None,
-            max_body_bytes=int(get("max_body_bytes") or cls.max_body_bytes),
-            poll_interval=float(get("poll_interval") or cls.poll_interval),
-            schemas_dir=Path(get("schemas_dir") or SCHEMAS_DIR),
-            admin_token=get("admin_token") or None,
-            offload=(get("offload") or "0") == "1",
-        )
+        """The inverse of to_env: each field from AFTERSALE_SERVE_<NAME>, converted by its default's type."""
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(PREFIX + f.name.upper())
+            if not raw:
+                continue
+            default = f.default
+            if f.name in ("rules_dir", "schemas_dir"):
+                values[f.name] = Path(raw)
+            elif isinstance(default, bool):
+                values[f.name] = raw == "1"
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        values.setdefault("rules_dir", Path(default_rules_dir()))
+        return cls(**values)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import fastjsonschema
 import orjson
@@ -28,6 +28,9 @@ ID_BASE = "https://aftersale-policy.local/schemas/"
 
 ENVELOPES = ("decide", "check", "apply", "decide-batch", "wechat-decide", "wechat-check")
 
+
+def pointer(parts: Iterable[Any]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 class SchemaStore:

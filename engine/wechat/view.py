@@ -16,14 +16,15 @@ import copy
 from typing import Any
 
 from engine.core.vocabulary import MERCHANT_ACTIONS
+from engine.decisions.results import Result
 from engine.wechat import codes
 
 
 
-def platform_view(result: dict[str, Any], warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def platform_view(result: Result | dict[str, Any], warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A copy of a decide / check / apply result with the platform's errcodes added, and the
     mapping's `warnings` (what it read but did not understand, e.g. an unknown reason code) when any."""
-    out = copy.deepcopy(result)
+    out = result.to_json() if isinstance(result, Result) else copy.deepcopy(result)
     if warnings:
         out["warnings"] = list(warnings)
     if isinstance(out.get("actions"), dict):  # a decision

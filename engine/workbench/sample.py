@@ -57,8 +57,8 @@ def replay(old_engine: Any, old_version: str, new_engine: Any, new_version: str,
     for ticket in tickets:
         at = _moment(ticket)
         try:
-            pairs = [(actor, old_engine.decide(ticket, actor, at=at, version=old_version),
-                      new_engine.decide(ticket, actor, at=at, version=new_version)) for actor in ACTORS]
+            pairs = [(actor, old_engine.decide(ticket, actor, at=at, version=old_version).to_json(),
+                      new_engine.decide(ticket, actor, at=at, version=new_version).to_json()) for actor in ACTORS]
         except EngineError:
             undecidable += 1
             continue

@@ -62,11 +62,11 @@ def decide(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     ticket, actor = _field(body, "ticket", dict), _field(body, "actor", str)
     at = _time(body, "at") or wall_clock()
     version = _field(body, "version", str, required=False) or None
-    out: dict[str, Any] = {"decision": engine.decide(ticket, actor, at=at, version=version)}
+    out: dict[str, Any] = {"decision": engine.decide(ticket, actor, at=at, version=version).to_json()}
     other = _field(body, "compare_version", str, required=False)
     if other:
         try:
-            out["compare"] = engine.decide(ticket, actor, at=at, version=other)
+            out["compare"] = engine.decide(ticket, actor, at=at, version=other).to_json()
         except EngineError as exc:  # e.g. the other version does not know the scenario
             out["compare_error"] = {"message": str(exc).split("\n")[0], "problems": problems_json(exc)}
     return out
@@ -75,15 +75,17 @@ def decide(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
 def check(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     ticket, action = _field(body, "ticket", dict), _field(body, "action", str)
     payload = _field(body, "payload", dict, required=False) or {}
-    return dict(engine.check(ticket, action, payload, at=_time(body, "at") or wall_clock(),
-                             version=_field(body, "version", str, required=False) or None))
+    result: dict[str, Any] = engine.check(ticket, action, payload, at=_time(body, "at") or wall_clock(),
+                                          version=_field(body, "version", str, required=False) or None).to_json()
+    return result
 
 
 def apply(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     ticket, answer = _field(body, "ticket", dict), _field(body, "answer", str)
-    return dict(engine.apply(ticket, answer, at=_time(body, "at") or wall_clock(),
-                             version=_field(body, "version", str, required=False) or None,
-                             reason=_field(body, "reason", str, required=False) or None))
+    result: dict[str, Any] = engine.apply(ticket, answer, at=_time(body, "at") or wall_clock(),
+                                          version=_field(body, "version", str, required=False) or None,
+                                          reason=_field(body, "reason", str, required=False) or None).to_json()
+    return result
 
 
 def _marks(engine: Any, decision: dict[str, Any], start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -117,7 +119,7 @@ def timeline(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     end = _time(body, "to") or start + DEFAULT_SPAN
     if end <= start:
         raise InputError([{"path": "/to", "code": "empty_window", "message": "`to` must be after `from`"}], "bad range")
-    first = engine.decide(ticket, actor, at=start)
+    first = engine.decide(ticket, actor, at=start).to_json()
     moments = [start + (end - start) * i / STEPS for i in range(STEPS + 1)]
     union_marks = _marks(engine, first, start, end)
     for mark in union_marks:
@@ -126,7 +128,7 @@ def timeline(engine: Any, body: dict[str, Any]) -> dict[str, Any]:
     samples: list[dict[str, Any]] = []
     for moment in sorted({m for m in moments if start <= m <= end}):
         try:
-            decision = engine.decide(ticket, actor, at=moment)
+            decision = engine.decide(ticket, actor, at=moment).to_json()
         except EngineError as exc:  # before the first version, or a scenario a version lacks
             samples.append({"at": iso(moment), "version": None, "allowed": [], "error": str(exc).split("\n")[0]})
             continue

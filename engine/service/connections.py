@@ -1,0 +1,195 @@
+"""Slow and many clients: a request deadline, a connection cap that sheds idle connections first,
+and 503 + Retry-After when the cap is reached by connections that are all busy.
+
+What uvicorn (0.54, httptools) gives and what it does not:
+- `timeout_keep_alive` closes a connection idle *after* a response; it is not armed before the
+  first request, and any byte received disarms it. A client that opens a connection and never
+  finishes its request line or headers (slowloris) holds a file descriptor forever. Measured on
+  main: 2,500 such connections with the open-file limit at 1,024 left 0 of 3,186 normal requests
+  answered (accept() fails with EMFILE and asyncio stops accepting for a second at a time).
+- `limit_concurrency` answers 503 once N connections are open, but counts those unfinished
+  connections too: a slowloris at the limit turns every real request into a 503 (no Retry-After).
+- h11's `h11_max_incomplete_event_size` / httptools' own header limit bound the bytes of a
+  request head, not the time it takes. None bounds the time to read headers and body.
+So this module adds (subclassing uvicorn's own protocol, nothing else changes):
+1. a request deadline: from connection (or the end of the previous response) to the last byte of
+   the request body, `request_timeout` seconds; past it, 408 and close (or just close when the
+   application already reads the body: it then sees a disconnect);
+2. a per-process connection cap below the open-file limit; a new connection past the cap closes
+   the oldest connection that has no request in progress (a slowloris, or an idle keep-alive),
+   so accept() never meets EMFILE and normal clients are always accepted at once;
+3. when nothing can be shed (every connection is busy with a request), the new connection's
+   request gets 503 with `Retry-After` and is closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from engine.service import metrics
+
+logger = logging.getLogger("aftersale.service")
+
+FD_RESERVE = 64          # descriptors kept for everything but client sockets (logs, rules, metrics files)
+
+
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (inherited by spawned workers).
+    Returns (soft, hard) as they are afterwards."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:  # a container may refuse; the cap then follows the soft limit
+            logger.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, exc)
+    return soft, hard
+
+
+@dataclass
+class GuardSettings:
+    request_timeout: float = 10.0       # seconds to receive a whole request (head and body)
+    max_connections: int | None = None  # per worker; None: the open-file limit minus FD_RESERVE
+    retry_after: int = 1                # seconds, in the 503's Retry-After
+
+    def cap(self) -> int:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        by_files = max(16, soft - FD_RESERVE)
+        return min(self.max_connections, by_files) if self.max_connections else by_files
+
+
+class ConnectionGuard:
+    """Per-process bookkeeping: every open connection, and in arrival order those without a
+    request in progress (the ones that may be shed)."""
+
+    def __init__(self) -> None:
+        self.settings = GuardSettings()
+        self.limit = self.settings.cap()
+        self.open: set[GuardedHttpToolsProtocol] = set()
+        self.idle: OrderedDict[GuardedHttpToolsProtocol, None] = OrderedDict()
+        self.shed = 0          # connections closed to make room
+        self.refused = 0       # requests answered 503 because every connection was busy
+        self.timed_out = 0     # requests that missed the deadline
+
+    def configure(self, settings: GuardSettings) -> None:
+        self.settings = settings
+        self.limit = settings.cap()
+
+    def admit(self, conn: GuardedHttpToolsProtocol) -> bool:
+        """Register a new connection; False when it is over the cap and nothing could be shed."""
+        self.open.add(conn)
+        self.idle[conn] = None
+        while len(self.open) > self.limit:
+            victim = next(iter(self.idle), None)
+            if victim is None or victim is conn:
+                return False
+            self.shed += 1
+            metrics.CONNECTIONS_SHED.inc()
+            victim.shed()
+        return True
+
+    def busy(self, conn: GuardedHttpToolsProtocol) -> None:
+        self.idle.pop(conn, None)
+
+    def waiting(self, conn: GuardedHttpToolsProtocol) -> None:
+        self.idle[conn] = None
+        self.idle.move_to_end(conn)
+
+    def gone(self, conn: GuardedHttpToolsProtocol) -> None:
+        self.open.discard(conn)
+        self.idle.pop(conn, None)
+
+
+GUARD = ConnectionGuard()
+
+
+def configure_guard(settings: Any) -> None:
+    """From the service settings (`--request-timeout`, `--max-connections`), in each worker."""
+    GUARD.configure(GuardSettings(request_timeout=settings.request_timeout,
+                                  max_connections=settings.max_connections or None))
+
+
+def _plain_response(status: bytes, text: bytes, extra: bytes = b"") -> bytes:
+    return (b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\ncontent-length: "
+            + str(len(text)).encode() + b"\r\nconnection: close\r\n" + extra + b"\r\n" + text)
+
+
+_TIMEOUT_BODY = (b'{"error":{"status":408,"code":"request_timeout","message":'
+                 b'"the request was not received in time"}}')
+_BUSY_BODY = (b'{"error":{"status":503,"code":"overloaded","message":'
+              b'"too many connections; retry later"}}')
+
+
+async def _overloaded(scope: Any, receive: Any, send: Any) -> None:
+    """ASGI app for a connection admitted past the cap: 503, Retry-After, close."""
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                            (b"retry-after", str(GUARD.settings.retry_after).encode()),
+                            (b"content-length", str(len(_BUSY_BODY)).encode())]})
+    await send({"type": "http.response.body", "body": _BUSY_BODY})
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the deadline and the cap above (Config(http=this))."""
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if not GUARD.admit(self):
+            GUARD.refused += 1
+            metrics.REQUESTS_REFUSED.inc()
+            self.app = _overloaded
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        GUARD.gone(self)
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(GUARD.settings.request_timeout, self._missed_deadline)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _missed_deadline(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        GUARD.timed_out += 1
+        metrics.REQUESTS_TIMED_OUT.inc()
+        if self.cycle is None or self.cycle.response_complete:  # still reading the request head
+            self.transport.write(_plain_response(b"408 Request Timeout", _TIMEOUT_BODY))
+        self.transport.close()  # an application reading the body sees http.disconnect
+
+    def shed(self) -> None:
+        """Closed to make room for a newer connection: it had no request in progress."""
+        GUARD.gone(self)
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        GUARD.busy(self)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            GUARD.waiting(self)
+            self._arm()  # the next request, or idleness (uvicorn's keep-alive timeout is shorter)

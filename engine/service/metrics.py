@@ -1,0 +1,69 @@
+"""The service's Prometheus metrics (prometheus-client), summed across worker processes.
+
+`aftersale serve` points PROMETHEUS_MULTIPROC_DIR at a fresh directory before any worker starts
+(prometheus-client chooses its storage when first imported, so it must be set before this module
+is): every process then writes its values to memory-mapped files there, and GET /metrics in any
+worker reads all of them (`MultiProcessCollector`). The supervisor marks dead workers, so their
+live gauges disappear while their counters keep counting. Without the variable (the library used
+in-process, tests) the default registry of this one process is served.
+
+Names and labels are listed in docs/service.md ("Metrics"). Label values are bounded: actor, kind,
+outcome and status codes are small closed sets; `version` is a policy version of the bundle;
+`route` is the route template (`/v1/versions/{version}`), never the raw path.
+"""
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest)
+from prometheus_client import multiprocess
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# decisions take ~100 µs in process and a few ms over HTTP; a reload or a sync can take seconds
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+DECISIONS = Counter("aftersale_decisions", "Decisions answered, by kind, actor, policy version and outcome",
+                    ["kind", "actor", "version", "outcome"])
+REQUEST_SECONDS = Histogram("aftersale_request_duration_seconds", "Time from request to last response byte",
+                            ["route"], buckets=_LATENCY_BUCKETS)
+RESPONSES = Counter("aftersale_http_responses", "Responses by route and status code", ["route", "status"])
+RELOADS = Counter("aftersale_reloads", "Reload attempts by outcome (reloaded, unchanged, failed, refused)",
+                  ["outcome"])
+BUNDLE = Gauge("aftersale_bundle_in_force", "1 for the bundle hash (and generation) a worker serves",
+               ["bundle_hash", "generation"], multiprocess_mode="livemax")
+LOG_QUEUE = Gauge("aftersale_decision_log_queue_depth", "Decision-log lines waiting for the writer",
+                  multiprocess_mode="livesum")
+LOG_WRITTEN = Counter("aftersale_decision_log_writes", "Decision-log lines written")
+LOG_DROPPED = Counter("aftersale_decision_log_dropped", "Decision-log lines dropped (best-effort mode)",
+                      ["reason"])
+LOG_WRITE_ERRORS = Counter("aftersale_decision_log_write_errors", "Failed decision-log batch writes")
+LOG_WRITE_SECONDS = Histogram("aftersale_decision_log_write_seconds", "One batch write (+ fdatasync when required)",
+                              buckets=_LATENCY_BUCKETS)
+CONNECTIONS_SHED = Counter("aftersale_connections_shed", "Connections closed to make room (no request in progress)")
+REQUESTS_TIMED_OUT = Counter("aftersale_requests_timed_out", "Requests not received within the request timeout")
+REQUESTS_REFUSED = Counter("aftersale_requests_refused",
+                           "Requests answered 503 + Retry-After: every connection was busy")
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format for GET /metrics: every live and dead worker's values when multiprocess."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def worker_exited(pid: int) -> None:
+    """The supervisor calls this for a dead worker: its live gauges stop counting."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def set_bundle(bundle_hash: str, generation: int, previous: tuple[str, int] | None) -> None:
+    if previous is not None:
+        BUNDLE.labels(previous[0], str(previous[1])).set(0)
+    BUNDLE.labels(bundle_hash, str(generation)).set(1)
