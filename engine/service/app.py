@@ -18,10 +18,10 @@ from typing import Any, AsyncIterator, Coroutine
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
-from starlette.middleware import Middleware
 
 from engine.service import errors
 from engine.service.decision_log import DecisionLog
@@ -106,19 +106,27 @@ class ServiceApp(Starlette):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.direct: dict[tuple[str, str], Any] = {
-            (method, route.path): route.endpoint
+            (method, route.path): route
             for route in self.routes if isinstance(route, Route) and "{" not in route.path
             for method in (route.methods or ()) if method != "HEAD"}
+        # the shortcut still passes the operations middleware: metrics, and the required decision
+        # log's durability wait (an answered decision must be logged first)
+        self._direct_app = OperationsMiddleware(self._direct)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            endpoint = self.direct.get((scope["method"], scope["path"]))
-            if endpoint is not None:
+            route = self.direct.get((scope["method"], scope["path"]))
+            if route is not None:
                 scope["app"] = self
-                response = await endpoint(Request(scope, receive))
-                await response(scope, receive, send)
+                scope["route"] = route
+                await self._direct_app(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    @staticmethod
+    async def _direct(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await scope["route"].endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 def _background(state: ServiceState, coroutine: Coroutine[Any, Any, Any]) -> None:

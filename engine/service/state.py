@@ -21,3 +21,9 @@ class ServiceState:
     preloaded_engine: Any = None            # `aftersale serve` with one worker passes the engine it validated
     background: set = field(default_factory=set)     # tasks the app owns (watcher, log flush, reloads)
     coordinator: Any = None                 # generations.WorkerLink when a supervisor hands out the bundles
+
+    def running(self) -> EngineHolder:
+        """The engine holder; the lifespan sets it before any route is served."""
+        if self.holder is None:
+            raise RuntimeError("the service is not started: no engine holder yet")
+        return self.holder
