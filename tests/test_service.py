@@ -598,6 +598,9 @@ def total(samples: dict[tuple, float], name: str, **labels: str) -> float:
 
 
 def test_metrics_are_summed_across_workers(fleet):
+    # a reload of its own (rules unchanged: answered `unchanged`), so the reload counter does not
+    # depend on which tests ran before on this fleet
+    assert httpx.post(fleet.url + "/admin/reload", headers=ADMIN, timeout=60).status_code == 200
     before = metric_samples(fleet.url)
     for _ in range(10):   # new connections: the kernel spreads them over both workers
         response = httpx.post(fleet.url + "/v1/decide", json={"ticket": TICKET, "actor": "merchant", "at": AT},
