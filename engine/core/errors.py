@@ -70,7 +70,7 @@ class UnknownVersionError(EngineError):
 
 
 class NoVersionError(EngineError):
-    def __init__(self, at: str, first: str) -> None:
+    def __init__(self, at: str | None, first: str | None) -> None:
         super().__init__(f"no policy version is in force at {at}: the first takes effect {first}")
 
 
