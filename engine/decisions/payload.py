@@ -21,8 +21,9 @@ PROPOSAL_ACTIONS = ("negotiate", "modify_negotiation")
 
 
 @lru_cache(maxsize=1)
-def _schema() -> dict:
-    return json.loads(schema_path("check.schema.json").read_text(encoding="utf-8"))
+def _schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(schema_path("check.schema.json").read_text(encoding="utf-8"))
+    return schema
 
 
 @lru_cache(maxsize=None)
@@ -36,7 +37,8 @@ def validate_payload(action: str, payload: Any) -> Mapping[str, Any]:
     problems = _checker(action).problems(payload)
     if problems:
         raise PayloadError(problems)
-    return payload
+    checked: Mapping[str, Any] = payload
+    return checked
 
 
 def payload_facts(policy: Policy, ticket: Mapping[str, Any], facts: Mapping[str, Any],
