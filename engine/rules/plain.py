@@ -3,7 +3,7 @@ function per stage (one `if` per rule; ~10x faster than calling a closure per ru
 cross-check of the durable path and as a fallback a caller may choose."""
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 
 class PlainStage:
@@ -20,10 +20,10 @@ class PlainStage:
             lines.append(f"    if {expr}:")
             lines.append(f"        out.append(_ids[{i}])")
         lines.append("    return out")
-        namespace: dict = {"_ids": self.rule_ids, "__builtins__": {}}
+        namespace: dict[str, Any] = {"_ids": self.rule_ids, "__builtins__": {}}
         exec(compile("\n".join(lines), f"<plain {stage}>", "exec"), namespace)  # noqa: S102 - generated from validated names/reprs
-        self._fn: Callable[[Mapping], list] = namespace["_fired"]
+        self._fn: Callable[[Mapping[str, Any]], list[str]] = namespace["_fired"]
 
-    def fired(self, facts: Mapping) -> list[str]:
+    def fired(self, facts: Mapping[str, Any]) -> list[str]:
         """Ids of the rules whose condition holds, in rule order (each at most once)."""
         return self._fn(facts)
