@@ -2,6 +2,7 @@
 decision log, the engine holder (set at startup) and the generated OpenAPI document."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ class ServiceState:
     openapi: bytes
     holder: EngineHolder | None = None
     preloaded_engine: Any = None            # `aftersale serve` with one worker passes the engine it validated
-    background: set = field(default_factory=set)     # tasks the app owns (watcher, log flush, reloads)
+    background: set[asyncio.Future[Any]] = field(default_factory=set)     # tasks the app owns (watcher, log flush, reloads)
     coordinator: Any = None                 # generations.WorkerLink when a supervisor hands out the bundles
 
     def running(self) -> EngineHolder:
