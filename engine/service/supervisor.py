@@ -134,8 +134,9 @@ class Supervisor:
                                  name=f"aftersale-worker-{index}", daemon=False)
         process.start()
         child_end.close()
-        if self.links[index] is not None:
-            self.links[index].close()
+        link = self.links[index]
+        if link is not None:
+            link.close()
         self.workers[index], self.links[index] = process, parent_end
         logger.info("worker %d started (pid %d)", index, process.pid)
 
