@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, Sequence
 
 import msgspec
 
 from engine.core.errors import TicketError
+from engine.core.problems import Problem
 from engine.core.jsonschema_errors import TIME_MESSAGES, JsonChecker, pointer, time_problem
 from engine.core.resources import schema_path
 from engine.decisions.schema_types import struct_type
@@ -52,7 +53,7 @@ def _fast_type() -> Any:
     return struct_type(json.loads(schema_path("ticket.schema.json").read_text(encoding="utf-8")))
 
 
-def validate_ticket(obj: Any) -> dict:
+def validate_ticket(obj: Any) -> dict[str, Any]:
     """Return `obj` itself when it is a valid ticket; else raise TicketError with every problem.
     A ticket the msgspec types accept is valid (they are never laxer than the schema); any other
     is judged by the schema, which lists every problem."""
@@ -62,13 +63,14 @@ def validate_ticket(obj: Any) -> dict:
             raise msgspec.ValidationError
         msgspec.convert(obj, fast)
     except msgspec.MsgspecError:
-        problems = _checker().problems(obj)
+        problems: Sequence[Problem | Mapping[str, Any]] = _checker().problems(obj)
         if problems:
             raise TicketError(problems) from None
     problems = list(_cross_field_problems(obj))
     if problems:
         raise TicketError(problems)
-    return obj
+    ticket: dict[str, Any] = obj
+    return ticket
 
 
 def _on_the_calendar(text: str) -> bool:
@@ -81,7 +83,7 @@ def _on_the_calendar(text: str) -> bool:
     return True
 
 
-def _get(obj: dict, parts: tuple) -> Any:
+def _get(obj: Any, parts: tuple[str, ...]) -> Any:
     for part in parts:
         if not isinstance(obj, dict):
             return None
@@ -89,7 +91,7 @@ def _get(obj: dict, parts: tuple) -> Any:
     return obj
 
 
-def _cross_field_problems(ticket: dict) -> Iterator[dict]:
+def _cross_field_problems(ticket: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Combinations the schema cannot express. Few on purpose: each is a ticket the platform
     would never show, and each would otherwise turn into a silently wrong decision."""
     for parts in TIME_FIELDS:  # the pattern admits 2024-02-30; the calendar does not
@@ -155,7 +157,7 @@ def _cross_field_problems(ticket: dict) -> Iterator[dict]:
                           f"not {negotiation.get('last_outcome', 'nothing')}"}
 
 
-def reference_problems(policy: Any, ticket: dict) -> list[dict]:
+def reference_problems(policy: Any, ticket: dict[str, Any]) -> list[dict[str, Any]]:
     """What the ticket names that the deciding policy version does not know: its scenario, its
     category, and the pending proposal's type and reason. (Versions differ: a scenario added on
     2024-03-11 is unknown to a question asked about an earlier time.)"""
