@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from typing import Mapping
+from typing import Any, Mapping
 
 import durable_rules_engine as _dre
 import msgspec
@@ -60,7 +60,7 @@ class FactValidator:
         self._str_facts = frozenset(k for k, g in types.items() if g == STR)
         self._num_facts = frozenset(k for k, g in types.items() if g != STR)
 
-    def __call__(self, facts: Mapping) -> None:
+    def __call__(self, facts: Mapping[str, Any]) -> None:
         if not isinstance(facts, Mapping):
             raise FactError(f"facts must be a mapping, got {type(facts).__name__}")
         if len(facts) > _MAX_PROPERTIES:
@@ -85,7 +85,7 @@ class FactValidator:
             raise FactError(f"fact names {', '.join(_RESERVED)} are reserved by the runtime")
 
 
-def validate_facts(facts: Mapping, fact_types: Mapping[str, str] | None = None) -> None:
+def validate_facts(facts: Mapping[str, Any], fact_types: Mapping[str, str] | None = None) -> None:
     """One-off form of `FactValidator(fact_types)(facts)`."""
     FactValidator(fact_types)(facts)
 
@@ -95,7 +95,7 @@ class RulesetRunner:
 
     _names_in_use: set[str] = set()  # guarded by _DURABLE
 
-    def __init__(self, name: str, definition: dict | str) -> None:
+    def __init__(self, name: str, definition: dict[str, Any] | str) -> None:
         """`name` must be unique in the process while the runner is open (durable's rule)."""
         rules = json.loads(definition) if isinstance(definition, str) else dict(definition)
         if _PRIME_RULE in rules:
@@ -126,7 +126,7 @@ class RulesetRunner:
         if self._evaluate(message) != [_PRIME_RULE]:
             raise RuntimeFault(f"durable_rules did not fire the primer rule of `{self.name}`")
 
-    def fired(self, facts: Mapping) -> list[str]:
+    def fired(self, facts: Mapping[str, Any]) -> list[str]:
         """Names of the rules that fired for `facts`, in durable's order, duplicates kept (a rule
         fires once per true branch of an `$or`). `facts` must already pass `validate_facts`."""
         body = _encode(facts).decode()
@@ -175,11 +175,12 @@ class RulesetRunner:
         except Exception:  # no session (error 309): nothing to reset
             pass
 
-    def session_facts(self) -> list[dict]:
+    def session_facts(self) -> list[dict[str, Any]]:
         """The facts durable still holds in the session (diagnostics: [] between evaluations)."""
         with _DURABLE:
             try:
-                return json.loads(_dre.get_facts(self._handle, _SID))
+                facts: list[dict[str, Any]] = json.loads(_dre.get_facts(self._handle, _SID))
+                return facts
             except Exception:  # no session yet (error 309) or after a reset
                 return []
 
@@ -198,5 +199,5 @@ class RulesetRunner:
     def __enter__(self) -> "RulesetRunner":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
