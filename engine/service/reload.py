@@ -50,7 +50,7 @@ def _policy_files(rules_dir: Path) -> list[Path]:
         return []
 
 
-def stat_signature(rules_dir: Path) -> tuple:
+def stat_signature(rules_dir: Path) -> tuple[int | None, tuple[tuple[str, int, int], ...]]:
     """Cheap change detector: (name, size, mtime_ns) of every policy file, and the directory's own
     mtime (catches adds/removes)."""
     entries = []
@@ -93,7 +93,8 @@ class Generation:
 
     @property
     def bundle_hash(self) -> str:
-        return self.engine.bundle_hash
+        bundle_hash: str = self.engine.bundle_hash
+        return bundle_hash
 
 
 def undeclared_removals(old_versions: list[Any], new_versions: list[Any], declared: Iterable[str],
@@ -109,7 +110,7 @@ def undeclared_removals(old_versions: list[Any], new_versions: list[Any], declar
             if info.version not in kept and info.effective_from <= now and info.version not in declared]
 
 
-def removal_error(versions: list[str]) -> dict:
+def removal_error(versions: list[str]) -> dict[str, Any]:
     return {"code": "undeclared_removal",
             "message": (f"the new rules drop version(s) {', '.join(versions)}, in force now or before; "
                         "declare the removal (POST /admin/reload with {\"remove\": [...]}) or restore the file(s)"),
@@ -121,16 +122,16 @@ class ReloadOutcome:
     status: str                      # reloaded | unchanged | failed | refused (an undeclared removal)
     generation: int
     bundle_hash: str
-    error: dict | None = None
+    error: dict[str, Any] | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         out = {"status": self.status, "generation": self.generation, "bundle_hash": self.bundle_hash}
         if self.error:
             out["error"] = self.error
         return out
 
 
-def _error_json(exc: BaseException) -> dict:
+def _error_json(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, PolicyError):
         return {"code": "PolicyError", "message": f"invalid policy bundle ({len(exc.diagnostics)} problems)",
                 # each problem as the loader located it: code, message, file, line, column, path, hint
@@ -147,8 +148,8 @@ class EngineHolder:
     rules_dir: Path
     loader: Callable[[Path], Any]
     current: Generation = field(init=False)
-    last_error: dict | None = None
-    last_reload: dict | None = None
+    last_error: dict[str, Any] | None = None
+    last_reload: dict[str, Any] | None = None
     _lock: asyncio.Lock | None = None
     _last_failed_hash: str | None = None
     _staged: Generation | None = None
@@ -223,7 +224,7 @@ class EngineHolder:
                            self.current.bundle_hash[:12], ", ".join(v.version for v in engine.versions()))
             return ReloadOutcome("reloaded", self.current.number, self.current.bundle_hash)
 
-    def refuse(self, reason: str, source: str | None, error: dict) -> ReloadOutcome:
+    def refuse(self, reason: str, source: str | None, error: dict[str, Any]) -> ReloadOutcome:
         self._last_failed_hash = source
         self.last_error = dict(error, at=_utc_now(), reason=reason)
         self.last_reload = {"at": self.last_error["at"], "reason": reason, "status": "refused"}
@@ -258,7 +259,7 @@ class EngineHolder:
         logger.warning("reload (%s): generation %d, bundle %s", reason, staged.number, staged.bundle_hash[:12])
         return True
 
-    def note(self, outcome: dict, reason: str) -> None:
+    def note(self, outcome: dict[str, Any], reason: str) -> None:
         """The supervisor's verdict on a reload that did not change this worker (unchanged, failed,
         refused): kept for /readyz."""
         status = outcome["status"]
