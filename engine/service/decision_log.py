@@ -66,7 +66,7 @@ def input_sha256(body: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def outcome_of(kind: str, result: dict) -> dict:
+def outcome_of(kind: str, result: dict[str, Any]) -> dict[str, Any]:
     """What was decided, compactly: enough to answer "why was X denied" without the whole result."""
     if kind == "decide":
         return {action: "allowed" if verdict.get("allowed") else [d.get("code") for d in verdict.get("denials", [])]
@@ -81,7 +81,7 @@ def outcome_of(kind: str, result: dict) -> dict:
     return {}
 
 
-def outcome_label(kind: str, result: dict) -> str:
+def outcome_label(kind: str, result: dict[str, Any]) -> str:
     """One word per decision for the metrics (the log line keeps the detail)."""
     if kind == "decide":
         actions = (result.get("actions") or {}).values()
@@ -100,7 +100,7 @@ def mask_value(value: Any) -> str | None:
 
 # The commits of the request being answered: the operations middleware sets a list here, record()
 # appends the future of each line it queues (required mode), the middleware awaits them.
-PENDING_COMMITS: contextvars.ContextVar[list[asyncio.Future] | None] = contextvars.ContextVar(
+PENDING_COMMITS: contextvars.ContextVar[list[asyncio.Future[None]] | None] = contextvars.ContextVar(
     "aftersale_pending_commits", default=None)
 
 
@@ -119,13 +119,13 @@ class DecisionLog:
         self.mask = frozenset(mask)
         self.file = LogFile(target, rotate_bytes, rotate_seconds) if target else None
         self._cond = threading.Condition()
-        self._queue: list[tuple[bytes, asyncio.Future | None]] = []
+        self._queue: list[tuple[bytes, asyncio.Future[None] | None]] = []
         self._stopping = False
         self._writing = False                      # the writer holds a batch it has not finished
         self.written = 0
         self.dropped = 0
         self.failed_writes = 0
-        self.last_error: dict | None = None       # {"at", "message"} of the last failed write, cleared by a good one
+        self.last_error: dict[str, Any] | None = None       # {"at", "message"} of the last failed write, cleared by a good one
         self._last_drop = 0.0
         self._thread: threading.Thread | None = None
         if self.file is not None:
@@ -138,7 +138,7 @@ class DecisionLog:
 
     # -- the request side (event loop thread) -------------------------------------------------------
 
-    def record(self, *, decision_id: str, kind: str, body: Any, result: dict, version: str | None,
+    def record(self, *, decision_id: str, kind: str, body: Any, result: dict[str, Any], version: str | None,
                bundle_hash: str, actor: str | None = None, ticket_id: str | None = None) -> None:
         metrics.DECISIONS.labels(kind, actor or "", version or "", outcome_label(kind, result)).inc()
         if self.file is None:
@@ -174,21 +174,21 @@ class DecisionLog:
         if future is not None:
             self._track(future)
 
-    def _future(self) -> asyncio.Future | None:
+    def _future(self) -> asyncio.Future[None] | None:
         try:
             return asyncio.get_running_loop().create_future()
         except RuntimeError:  # no event loop (used from plain code): nothing can wait
             return None
 
     @staticmethod
-    def _track(future: asyncio.Future) -> None:
+    def _track(future: asyncio.Future[None]) -> None:
         pending = PENDING_COMMITS.get()
         if pending is not None:
             pending.append(future)
         else:  # nobody awaits: keep asyncio from warning about an unretrieved exception
             future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         """For /readyz: `ok` false (not ready) when required writes fail; `degraded` when
         best-effort lines were dropped recently or the last write failed."""
         failing = self.last_error is not None
@@ -228,7 +228,7 @@ class DecisionLog:
             if stopping:
                 return
 
-    def _write(self, batch: list[tuple[bytes, asyncio.Future | None]], durable: bool) -> None:
+    def _write(self, batch: list[tuple[bytes, asyncio.Future[None] | None]], durable: bool) -> None:
         assert self.file is not None
         started = time.perf_counter()
         try:
@@ -258,7 +258,7 @@ class DecisionLog:
         metrics.LOG_DROPPED.labels(why).inc(count)
 
     @staticmethod
-    def _settle(batch: list[tuple[bytes, asyncio.Future | None]], error: Exception | None) -> None:
+    def _settle(batch: list[tuple[bytes, asyncio.Future[None] | None]], error: Exception | None) -> None:
         futures = [f for _, f in batch if f is not None]
         if not futures:
             return
