@@ -12,7 +12,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from engine.policy.conditions import (STR, CompileError, NeverFires, anchored, compile_condition,
                                make_predicate)
@@ -38,14 +38,14 @@ class CompiledRule:
     stage: str
     actions: tuple[str, ...]
     effect_kind: str                 # deny | restrict | advise | violation | outcome
-    effect: dict                     # the effect mapping as written (params inside are not resolved)
+    effect: dict[str, Any]                     # the effect mapping as written (params inside are not resolved)
     section: str
-    predicate: Callable[[Mapping], bool]   # same semantics as the durable rule (anchors included)
+    predicate: Callable[[Mapping[str, Any]], bool]   # same semantics as the durable rule (anchors included)
     dropped: bool = False            # never fires (a `{param}` is null); not in any ruleset
     drop_reason: str | None = None
     actor: str | None = None
     durable_name: str | None = None  # `r<n>`; None when dropped
-    condition: dict | None = None    # durable expression of `when` (None: always / dropped)
+    condition: dict[str, Any] | None = None    # durable expression of `when` (None: always / dropped)
     python: str = "False"            # Python expression of `when` over `f`
     generated: bool = False          # a feature rule made by the compiler, not written in the file
     index: int = 0                   # rule order (feature rules first, then the file's order)
@@ -59,7 +59,7 @@ class CompiledPolicy:
 
     version: str
     rules: dict[str, CompiledRule]                 # id → rule, in rule order, dropped included
-    definitions: dict[str, dict]                   # stage → durable ruleset definition
+    definitions: dict[str, dict[str, Any]]                   # stage → durable ruleset definition
     ruleset_names: dict[str, str]                  # stage → unique durable ruleset name
     durable_names: dict[str, str]                  # `r<n>` → rule id
     fact_types: dict[str, str]                     # fact → "str" | "num" (what the conditions compare)
@@ -74,7 +74,7 @@ class CompiledPolicy:
     # action's: durable then neither matches nor drains rules the question ignores (a buyer
     # decision on the full gate drained ~10 rules to use ~1; a check of negotiate ~9 to use ~1).
     # Cross-checked like every stage.
-    actor_definitions: dict[str, dict] = field(default_factory=dict)   # `gate@<actor|action>` → definition
+    actor_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)   # `gate@<actor|action>` → definition
     actor_ruleset_names: dict[str, str] = field(default_factory=dict)  # `gate@<actor|action>` → durable name
 
     @property
@@ -96,13 +96,13 @@ class CompiledPolicy:
         """Ids of the gate rules in `gate@<group>`, an actor or an action (dropped rules aside)."""
         return frozenset(self.durable_names[name] for name in self.actor_definitions[f"gate@{group}"])
 
-    def fired_plain(self, stage: str, facts: Mapping) -> list[str]:
+    def fired_plain(self, stage: str, facts: Mapping[str, Any]) -> list[str]:
         """Ids of the rules of `stage` whose conditions hold for `facts`, in rule order, on the
         plain-Python evaluator (the build-time cross-check of durable_rules, and the bench floor)."""
         self.check_facts(stage, facts)
         return self._plain[stage].fired(facts)
 
-    def check_facts(self, stage: str, facts: Mapping) -> None:
+    def check_facts(self, stage: str, facts: Mapping[str, Any]) -> None:
         """FactError unless `facts` are normalized for `stage` (engine/rules/durable.FactValidator)."""
         if stage not in self._plain:
             raise FactError(f"unknown stage `{stage}` (known: {', '.join(STAGES)})")
@@ -117,7 +117,7 @@ class CompiledPolicy:
         return DurableEvaluator(self)
 
 
-def _actions(rule: Mapping, path: str) -> tuple[str, ...]:
+def _actions(rule: Mapping[str, Any], path: str) -> tuple[str, ...]:
     action = rule.get("action")
     items = [action] if isinstance(action, str) else action
     if not isinstance(items, list) or not items or not all(isinstance(a, str) and a for a in items):
@@ -125,7 +125,7 @@ def _actions(rule: Mapping, path: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _effect(rule: Mapping, path: str) -> tuple[str, dict]:
+def _effect(rule: Mapping[str, Any], path: str) -> tuple[str, dict[str, Any]]:
     kinds = [k for k in EFFECT_KINDS if k in rule]
     if len(kinds) != 1:
         raise CompileError(path, f"a rule needs exactly one effect of {', '.join(EFFECT_KINDS)}; found {kinds or 'none'}")
@@ -135,7 +135,7 @@ def _effect(rule: Mapping, path: str) -> tuple[str, dict]:
     return kinds[0], dict(effect)
 
 
-def _feature_rules(doc: Mapping) -> list[dict]:
+def _feature_rules(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     features = doc.get("features") or {}
     if not isinstance(features, Mapping):
         raise CompileError("/features", "`features` must be a mapping")
@@ -178,7 +178,7 @@ def _ruleset_name(version: str, stage: str) -> str:
     return f"v{safe}_{stage}_{next(_ruleset_serial)}"
 
 
-def compile_policy(source: Policy | Mapping) -> CompiledPolicy:
+def compile_policy(source: Policy | Mapping[str, Any]) -> CompiledPolicy:
     """Compile a policy version. Raises CompileError (with a document path) for what cannot be
     compiled; a rule whose `{param}` is null is kept in `rules` with `dropped=True`.
 
@@ -186,7 +186,7 @@ def compile_policy(source: Policy | Mapping) -> CompiledPolicy:
     checks proved them (one effect, a known stage, actions, unique ids) before the model was built.
     A raw document (tools and tests that compile a fragment) has its rule shapes checked here."""
     if isinstance(source, Policy):
-        doc: Mapping = source.raw
+        doc: Mapping[str, Any] = source.raw
         items = [_shaped(rule, rule["_path"]) for rule in _feature_rules(doc)] + [
             _shaped(rule, f"/rules/{i}") for i, rule in enumerate(doc.get("rules") or [])]
     else:
@@ -195,7 +195,7 @@ def compile_policy(source: Policy | Mapping) -> CompiledPolicy:
     return _compile(doc, str(doc["version"]), items)
 
 
-def _shaped(rule: Mapping, path: str) -> dict:
+def _shaped(rule: Mapping[str, Any], path: str) -> dict[str, Any]:
     """A rule the checks proved well-shaped, in the compiler's terms."""
     kind = next(k for k in EFFECT_KINDS if k in rule)
     action = rule["action"]
@@ -205,7 +205,7 @@ def _shaped(rule: Mapping, path: str) -> dict:
             "generated": path.startswith("/features")}
 
 
-def _checked_rules(doc: Mapping) -> list[dict]:
+def _checked_rules(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The rule shapes of a raw document, checked (what the policy checks prove for a bundle)."""
     if not isinstance(doc, Mapping):
         raise CompileError("/", "a policy document must be a mapping")
@@ -234,14 +234,14 @@ def _checked_rules(doc: Mapping) -> list[dict]:
     return items
 
 
-def _compile(doc: Mapping, version: str, items: list[dict]) -> CompiledPolicy:
+def _compile(doc: Mapping[str, Any], version: str, items: list[dict[str, Any]]) -> CompiledPolicy:
     rules: dict[str, CompiledRule] = {}
     fact_types: dict[str, str] = {"ticket_id": STR, "stage": STR}
     pairs: list[tuple[str, str, str]] = []
-    bodies: dict[str, dict] = {stage: {} for stage in STAGES}
+    bodies: dict[str, dict[str, Any]] = {stage: {} for stage in STAGES}
     durable_names: dict[str, str] = {}
-    reads: dict[str, set] = {stage: {"ticket_id", "stage"} for stage in STAGES}
-    names_read: dict[str, set] = {}
+    reads: dict[str, set[str]] = {stage: {"ticket_id", "stage"} for stage in STAGES}
+    names_read: dict[str, set[str]] = {}
     for index, item in enumerate(items):
         path, rid, stage = item["path"], item["id"], item["stage"]
         common = dict(id=rid, stage=stage, actions=item["actions"], effect_kind=item["kind"], effect=item["effect"],
@@ -261,14 +261,15 @@ def _compile(doc: Mapping, version: str, items: list[dict]) -> CompiledPolicy:
         rules[rid] = CompiledRule(**common, predicate=make_predicate(cond.python, stage, rid),
                                   durable_name=name, condition=cond.durable, python=cond.python)
     _unify_pairs(fact_types, pairs)
-    actor_bodies: dict[str, dict] = {}
+    actor_bodies: dict[str, dict[str, Any]] = {}
     groups = [("merchant", MERCHANT_ACTIONS), ("buyer", BUYER_ACTIONS)] + [
         (action, (action,)) for action in MERCHANT_ACTIONS + BUYER_ACTIONS]
     for group, group_actions in groups:
         key = f"gate@{group}"
         members = [r for r in rules.values() if r.stage == "gate" and r.durable_name is not None
                    and any(a in group_actions for a in r.actions)]
-        actor_bodies[key] = {r.durable_name: bodies["gate"][r.durable_name] for r in members}
+        # (members all have a durable_name: the walrus re-states the filter above for the type checker)
+        actor_bodies[key] = {dn: bodies["gate"][dn] for r in members if (dn := r.durable_name) is not None}
         reads[key] = {"ticket_id", "stage"}.union(*(names_read[r.id] for r in members))
 
     plain = {stage: PlainStage(stage, [(r.id, r.python) for r in rules.values()
@@ -282,5 +283,5 @@ def _compile(doc: Mapping, version: str, items: list[dict]) -> CompiledPolicy:
                           actor_ruleset_names={key: _ruleset_name(version, key.replace("@", "_")) for key in actor_bodies})
 
 
-def _never(facts: Mapping) -> bool:
+def _never(facts: Mapping[str, Any]) -> bool:
     return False
