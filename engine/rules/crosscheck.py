@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
-from engine.rules.compile import STAGES, CompiledPolicy
+from engine.rules.compile import CompiledPolicy
 from engine.rules.evaluator import DurableEvaluator
 from engine.policy.conditions import STR
-from engine.core.factnames import FACTS
+from engine.core.factnames import FACTS, FactSpec
+from engine.core.vocabulary import STAGES
 
 _DEFAULT_INT = (0, 1, 2, 3600, 86400)
 _OTHER_STRINGS = ("", "zz_unknown_value")
@@ -24,7 +25,7 @@ _OTHER_STRINGS = ("", "zz_unknown_value")
 class Mismatch:
     version: str
     stage: str
-    facts: dict
+    facts: dict[str, Any]
     durable: tuple[str, ...]
     plain: tuple[str, ...]
 
@@ -35,7 +36,7 @@ class Mismatch:
                 f"order durable {list(self.durable)} plain {list(self.plain)}; facts {self.facts}")
 
 
-def crosscheck(compiled: DurableEvaluator, facts_iter: Iterable[Mapping], limit: int = 50) -> list[Mismatch]:
+def crosscheck(compiled: DurableEvaluator, facts_iter: Iterable[Mapping[str, Any]], limit: int = 50) -> list[Mismatch]:
     """Every fact dict (its `stage` says which stage) through both evaluators; the disagreements
     (at most `limit`). Facts that fail validation raise FactError: fix the generator, not the rules."""
     out: list[Mismatch] = []
@@ -63,12 +64,12 @@ def crosscheck_policy(compiled: DurableEvaluator, count: int = 3000, seed: int =
     return crosscheck(compiled, generate_facts(compiled, count=count, seed=seed))
 
 
-def _fact_specs() -> dict:
+def _fact_specs() -> dict[str, FactSpec]:
     """engine/factnames.py's FACTS: name → spec with `type`, `values`, `stage`."""
     return dict(FACTS)
 
 
-def _spec_values(spec) -> set:
+def _spec_values(spec: FactSpec) -> set[Any]:
     kind = spec.type
     if kind == "bool":
         return {True, False}
@@ -78,9 +79,9 @@ def _spec_values(spec) -> set:
     return set(words) | set(_OTHER_STRINGS) if isinstance(words, tuple) else set(_OTHER_STRINGS)
 
 
-def fact_domains(compiled: CompiledPolicy | DurableEvaluator) -> dict[str, list]:
+def fact_domains(compiled: CompiledPolicy | DurableEvaluator) -> dict[str, list[Any]]:
     """fact name → candidate values: the boundaries of every comparison that names it."""
-    domains: dict[str, set] = {}
+    domains: dict[str, set[Any]] = {}
     for rule in compiled.rules.values():
         if rule.dropped:
             continue
@@ -105,7 +106,7 @@ def fact_domains(compiled: CompiledPolicy | DurableEvaluator) -> dict[str, list]
     return {name: sorted(values, key=repr) for name, values in sorted(domains.items())}
 
 
-def _collect(expr, domains: dict[str, set]) -> None:
+def _collect(expr: Any, domains: dict[str, set[Any]]) -> None:
     """Walk a durable expression, adding literal±1 around integer operands."""
     if isinstance(expr, list):
         for item in expr:
@@ -132,18 +133,19 @@ def _collect(expr, domains: dict[str, set]) -> None:
 
 
 def generate_facts(compiled: CompiledPolicy | DurableEvaluator, count: int = 3000, seed: int = 0,
-                   missing_rate: float = 0.03) -> Iterator[dict]:
+                   missing_rate: float = 0.03) -> Iterator[dict[str, Any]]:
     """`count` seeded fact dicts, stages in turn, every fact of `fact_domains` drawn from its
     domain (left out with probability `missing_rate`); fact-vs-fact pairs often set near equal."""
     rng = random.Random(seed)
     domains = fact_domains(compiled)
-    pairs = sorted({_pair(rule.condition) for rule in compiled.rules.values() if rule.condition} - {None})
+    pairs = sorted({pair for rule in compiled.rules.values() if rule.condition  # the pairs found (None left out)
+                    if (pair := _pair(rule.condition)) is not None})
     names = list(domains)
     specs = _fact_specs()
     only_in = {name: getattr(spec, "stage", None) for name, spec in specs.items()}
     for i in range(count):
         stage = STAGES[i % len(STAGES)]
-        facts: dict = {"ticket_id": f"T-{i}", "stage": stage}
+        facts: dict[str, Any] = {"ticket_id": f"T-{i}", "stage": stage}
         for name in names:
             if only_in.get(name) not in (None, stage):  # a payload fact only in payload facts
                 continue
@@ -155,7 +157,7 @@ def generate_facts(compiled: CompiledPolicy | DurableEvaluator, count: int = 300
         yield facts
 
 
-def _pair(expr) -> tuple[str, str] | None:
+def _pair(expr: Any) -> tuple[str, str] | None:
     """The first fact-vs-fact comparison in `expr` (enough for the catalogue's one or two)."""
     if isinstance(expr, list):
         for item in expr:
