@@ -154,9 +154,7 @@ async def admin_reload(request: Request, state: ServiceState) -> Response:
     if state.coordinator is not None:     # several workers: the supervisor validates and hands over
         outcome = await state.coordinator.request_reload(declared)
     else:
-        if state.holder is None:    # the AttributeError `None.reload` raised before the check
-            raise AttributeError("'NoneType' object has no attribute 'reload'")
-        outcome = (await state.holder.reload("POST /admin/reload", declared_removals=declared)).to_json()
+        outcome = (await state.running().reload("POST /admin/reload", declared_removals=declared)).to_json()
     status = outcome["status"]
     if status == "refused":
         error = outcome.get("error") or {}
