@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,3 +71,30 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.stderr.close()
+
+
+# -- shared by the service tests (test_service.py, test_service_reload.py) -------------------------
+
+LATEST = "2024-05-31"
+AT = "2024-06-02T10:00:00+08:00"
+REJECT_MESSAGE = "当前售后场景不支持直接拒绝，需先使用「售后协商」与买家沟通"
+
+TICKET = {
+    "ticket_id": "AS-1001", "type": "refund_only", "status": "merchant_processing",
+    "scenario": "not_received", "buyer_reason": "未收到货", "created_at": "2024-06-01T10:00:00+08:00",
+    "order": {"paid_amount": 40000, "category": "general", "goods_kind": "physical", "quantity": 1, "shipped": True},
+    "request": {"refund_amount": 40000, "quantity": 1, "evidence_count": 0},
+}
+
+
+def copy_rules(target: Path) -> Path:
+    target.mkdir()
+    for path in RULES.glob("*.yaml"):
+        shutil.copy(path, target / path.name)
+    return target
+
+
+def error_of(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()["error"]
