@@ -18,12 +18,12 @@ from engine.rules.durable import FactError
 from engine.service.decision_log import new_decision_id
 from engine.service.errors import ApiError, from_engine_error, internal_error
 from engine.service.platform_errors import unreadable, unreadable_input
-from engine.service.responses import json_response
+from engine.service.responses import JSONBytes, json_response
 from engine.service.state import ServiceState
 from engine.service.validation import read_json
 from engine.core.timeutil import now as wall_clock
 from engine.wechat import platform_view, request_from_platform, ticket_from_platform
-from engine.decisions.results import as_json
+from engine.decisions.results import Result, as_json
 
 
 def endpoint(handler: Callable[[Request, ServiceState], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -61,7 +61,7 @@ def taking_body(handler: BodyHandler, envelope: str) -> Callable[[Request], Awai
 
 
 async def _compute(state: ServiceState, kind: str, body: dict[str, Any], call: Callable[[Any], dict[str, Any]],
-                   *, actor: str | None = None, envelope: str | None = None) -> tuple[dict[str, Any], str]:
+                   *, actor: str | None = None, envelope: str | None = None) -> tuple[Any, str]:
     """Run one engine call on the current engine, stamp and log it. Returns (result, decision_id).
     `envelope`: the body carries a ticket the engine validates (validation.py, RequestValidator)."""
     holder = state.holder
@@ -80,9 +80,11 @@ async def _compute(state: ServiceState, kind: str, body: dict[str, Any], call: C
             raise from_engine_error(exc) from None
         except EngineError as exc:
             raise from_engine_error(exc) from None
-    result = as_json(result)  # the typed result's JSON dict (engine/decisions/results.py)
+    # A typed result stays typed: the log reads it through its mapping access and _answer encodes
+    # it once (decoding it into a dict only to encode that again was a second pass per request).
     decision_id = new_decision_id()
-    result["decision_id"] = decision_id
+    if not isinstance(result, Result):  # the platform's view: already a JSON dict
+        result["decision_id"] = decision_id
     policy = result.get("policy") or {}
     state.decision_log.record(decision_id=decision_id, kind=kind, body=body, result=result,
                               version=policy.get("version"), bundle_hash=generation.bundle_hash,
@@ -96,8 +98,14 @@ def _ticket_id(body: dict[str, Any]) -> str | None:
     return ticket.get("ticket_id") if isinstance(ticket, dict) else None
 
 
-def _answer(result: dict[str, Any], decision_id: str) -> Response:
-    return json_response(result, headers={"x-decision-id": decision_id})
+def _answer(result: Any, decision_id: str) -> Response:
+    headers = {"x-decision-id": decision_id}
+    if isinstance(result, Result):
+        # one encode of the typed result, the id appended as its last key (every result is a JSON
+        # object and the id is ASCII): the same bytes as encoding its dict with the id added
+        body = result.to_json_bytes()[:-1] + b',"decision_id":"' + decision_id.encode("ascii") + b'"}'
+        return JSONBytes(body, headers=headers)
+    return json_response(result, headers=headers)
 
 
 async def decide(state: ServiceState, body: Any) -> Response:
