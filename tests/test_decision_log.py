@@ -19,13 +19,44 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.service.decision_log import REQUIRED, DecisionLog, LogUnavailable, PENDING_COMMITS
+from engine.service import decision_log
+from engine.service.decision_log import REQUIRED, DecisionLog, LogUnavailable, PENDING_COMMITS, new_decision_id
 from engine.service.log_file import LogFile, check_writable
 
 from server_support import ADMIN, REPO, RULES, Server
 from test_slow_clients import BODY
 
 HEADERS = {"content-type": "application/json"}
+
+
+def _crockford(value: int) -> str:
+    """The ULID encoding by its definition: 26 base-32 digits, most significant first."""
+    digits = []
+    for _ in range(26):
+        digits.append("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[value & 31])
+        value >>= 5
+    return "".join(reversed(digits))
+
+
+def test_decision_ids_are_ulids_that_sort_by_time_and_do_not_repeat(monkeypatch):
+    ids = [new_decision_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 26 and set(i) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for i in ids)
+    millis = int(time.time() * 1000)
+    assert abs(int(_crockford_decode(ids[-1][:10])) - millis) < 60_000  # the first 48 bits: now, in ms
+    # the pairwise table encodes exactly as the definition, at the edges and in between
+    for value in (0, 1, 31, 32, 1023, 1024, (1 << 128) - 1, 0x0123456789ABCDEF0123456789ABCDEF):
+        monkeypatch.setattr(decision_log.time, "time", lambda v=value: (v >> 80) / 1000)
+        monkeypatch.setattr(decision_log._id_random, "getrandbits", lambda bits, v=value: v & ((1 << 80) - 1))
+        expected_millis = value >> 80
+        assert new_decision_id() == _crockford((expected_millis << 80) | (value & ((1 << 80) - 1)))
+
+
+def _crockford_decode(text: str) -> int:
+    value = 0
+    for char in text:
+        value = value * 32 + "0123456789ABCDEFGHJKMNPQRSTVWXYZ".index(char)
+    return value
 
 
 def record(log: DecisionLog, i: int, **extra) -> None:

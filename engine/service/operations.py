@@ -60,8 +60,8 @@ class OperationsMiddleware:
             PENDING_COMMITS.reset(token)
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            metrics.RESPONSES.labels(template, str(status)).inc()
-            metrics.REQUEST_SECONDS.labels(template).observe(time.perf_counter() - started)
+            metrics.child(metrics.RESPONSES, template, str(status)).inc()
+            metrics.child(metrics.REQUEST_SECONDS, template).observe(time.perf_counter() - started)
 
 
 async def _committed(commits: list[asyncio.Future[None]]) -> bool:

@@ -24,11 +24,10 @@ import asyncio
 import hashlib
 import logging
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 from engine.core.errors import EngineError, PolicyError
 from engine.service import metrics
@@ -141,6 +140,26 @@ def _error_json(exc: BaseException) -> dict[str, Any]:
     return {"code": type(exc).__name__, "message": str(exc) or repr(exc)}
 
 
+class Lease:
+    """The context manager of `EngineHolder.lease`: a class rather than @contextmanager, whose
+    generator costs a decision ~1 µs more on the service's hot path."""
+
+    __slots__ = ("generation",)
+
+    def __init__(self, generation: Generation) -> None:
+        self.generation = generation
+
+    def __enter__(self) -> Generation:
+        self.generation.in_flight += 1
+        return self.generation
+
+    def __exit__(self, *exc_info: object) -> None:
+        generation = self.generation
+        generation.in_flight -= 1
+        if generation.retired and generation.in_flight == 0:
+            _close(generation)
+
+
 @dataclass
 class EngineHolder:
     """The current engine of this worker process, its reload history, and the reload machinery."""
@@ -164,17 +183,9 @@ class EngineHolder:
         metrics.set_bundle(holder.current.bundle_hash, 1, None)
         return holder
 
-    @contextmanager
-    def lease(self) -> Iterator[Generation]:
-        """Take the current engine for the length of one request."""
-        generation = self.current
-        generation.in_flight += 1
-        try:
-            yield generation
-        finally:
-            generation.in_flight -= 1
-            if generation.retired and generation.in_flight == 0:
-                _close(generation)
+    def lease(self) -> "Lease":
+        """Take the current engine for the length of one request (`with holder.lease() as g:`)."""
+        return Lease(self.current)
 
     async def reload(self, reason: str, force: bool = False, declared_removals: Iterable[str] = ()) -> ReloadOutcome:
         outcome = await self._reload(reason, force, tuple(declared_removals))
