@@ -16,11 +16,16 @@ import threading
 import time
 from pathlib import Path
 
+import hashlib
+
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.service import decision_log
-from engine.service.decision_log import REQUIRED, DecisionLog, LogUnavailable, PENDING_COMMITS, new_decision_id
+from engine.service.decision_log import (REQUIRED, DecisionLog, LogUnavailable, PENDING_COMMITS, canonical_json,
+                                         input_sha256, new_decision_id)
 from engine.service.log_file import LogFile, check_writable
 
 from server_support import ADMIN, REPO, RULES, Server
@@ -50,6 +55,27 @@ def test_decision_ids_are_ulids_that_sort_by_time_and_do_not_repeat(monkeypatch)
         monkeypatch.setattr(decision_log._id_random, "getrandbits", lambda bits, v=value: v & ((1 << 80) - 1))
         expected_millis = value >> 80
         assert new_decision_id() == _crockford((expected_millis << 80) | (value & ((1 << 80) - 1)))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(1 << 70), max_value=1 << 70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_JSON)
+def test_the_canonical_form_is_the_standard_librarys_sorted_compact_json(body):
+    definition = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert canonical_json(body) == definition
+    assert input_sha256(body) == hashlib.sha256(definition).hexdigest()
+
+
+def test_floats_orjson_writes_differently_take_the_definitions_path():
+    for value in (1e-05, 4.349e-06, -8.06e-09, 0.0001, 1e16, 2.5):
+        body = {"x": value, "s": "v1.2"}
+        assert canonical_json(body) == json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _crockford_decode(text: str) -> int:

@@ -56,7 +56,7 @@ RELOADS = Counter("aftersale_reloads", "Reload attempts by outcome (reloaded, un
                   ["outcome"])
 BUNDLE = Gauge("aftersale_bundle_in_force", "1 for the bundle hash (and generation) a worker serves",
                ["bundle_hash", "generation"], multiprocess_mode="livemax")
-LOG_QUEUE = Gauge("aftersale_decision_log_queue_depth", "Decision-log lines waiting for the writer",
+LOG_QUEUE = Gauge("aftersale_decision_log_queue_depth", "Decision-log lines the writer found waiting at its last batch",
                   multiprocess_mode="livesum")
 LOG_WRITTEN = Counter("aftersale_decision_log_writes", "Decision-log lines written")
 LOG_DROPPED = Counter("aftersale_decision_log_dropped", "Decision-log lines dropped (best-effort mode)",

@@ -65,6 +65,12 @@ class OperationsMiddleware:
 
 
 async def _committed(commits: list[asyncio.Future[None]]) -> bool:
+    if len(commits) == 1:  # one decision per request, nearly always: no gathering future needed
+        try:
+            await commits[0]
+        except Exception:  # noqa: BLE001 - LogUnavailable, or the loop's cancellation at shutdown
+            return False
+        return True
     results = await asyncio.gather(*commits, return_exceptions=True)
     return not any(isinstance(r, BaseException) for r in results)
 
