@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from engine.core.resources import default_rules_dir  # noqa: E402
 from engine.history.attribution import declared_between  # noqa: E402
-from engine.history.dask_run import EnginePlugin, dask_client, policy_files, run_impact  # noqa: E402
+from engine.history.dask_run import EnginePlugin, Reading, dask_client, policy_files, run_impact  # noqa: E402
 from engine.history.differences import DifferenceWriter  # noqa: E402
 from engine.history.impact import Job, PartResult  # noqa: E402
-from engine.history.ticket_sources import count_rows, discover, partitions  # noqa: E402
+from engine.history.ticket_sources import count_rows, discover, fingerprints, partitions  # noqa: E402
 from engine.policy.bundle import load_directory  # noqa: E402
 
 FROM, TO = "2024-03-22", "2024-04-22"
@@ -65,7 +65,7 @@ def corpus(data: Path, count: int) -> Path:
     return path
 
 
-def measure(path: Path, workers: int, partition: int) -> dict[str, float]:
+def measure(path: Path, workers: int, partition: int, ship: bool) -> dict[str, object]:
     bundle = load_directory(default_rules_dir())
     documents = [(d.version, d.data) for d in bundle.documents]
     job = Job(FROM, TO, changes=declared_between(documents, FROM, TO), bundle_hash=bundle.content_hash,
@@ -98,7 +98,9 @@ def measure(path: Path, workers: int, partition: int) -> dict[str, float]:
                     trend.append(round(now))
 
         started, client_cpu = time.monotonic(), cpu_seconds()
-        tally = run_impact(client, job, partitions(sources, partition), plugin, total, on_part)
+        reading = Reading()
+        tally = run_impact(client, job, lambda ship: partitions(sources, partition, ship), plugin, total, on_part,
+                           files=None if ship else fingerprints(sources), reading=reading)
         seconds, client_cpu = time.monotonic() - started, cpu_seconds() - client_cpu
         cpu = sum(client.run(cpu_seconds).values()) - sum(cpu_before.values())
     writer.finish({"tickets": tally.tickets})
@@ -106,6 +108,7 @@ def measure(path: Path, workers: int, partition: int) -> dict[str, float]:
     shutil.rmtree(out.parent, ignore_errors=True)
     assert tally.tickets == total, (tally.tickets, total, tally.problems[:3], tally.undecidable)
     return {"tickets": total, "workers": workers, "seconds": round(seconds, 2),
+            "tickets_read_by": "workers" if reading.by_workers else "client",
             "tickets_per_second": round(total / seconds, 1),
             "per_worker_per_second": round(total / seconds / workers, 1),
             "engine_build_seconds": round(built, 2),
@@ -126,6 +129,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--partition-size", type=int, default=1000)
+    parser.add_argument("--ship-tickets", action="store_true",
+                        help="the client reads and ships every partition (the no-shared-filesystem path)")
     parser.add_argument("--data", default=str(ROOT / "bench" / ".data"), help="where the corpora are kept")
     args = parser.parse_args()
     data = Path(args.data)
@@ -137,12 +142,12 @@ def main() -> int:
     for size in sizes:
         path = corpus(data, size)
         for workers in counts:
-            result = measure(path, workers, args.partition_size)
+            result = measure(path, workers, args.partition_size, args.ship_tickets)
             results.append(result)
             print(json.dumps(result), flush=True)
     print(f"# load average after: {os.getloadavg()}")
     for size in sizes:
-        rates = {r["workers"]: r["tickets_per_second"] for r in results if r["tickets"] == size}
+        rates = {r["workers"]: float(str(r["tickets_per_second"])) for r in results if r["tickets"] == size}
         if 1 in rates and 2 in rates:
             print(f"{size} tickets: {rates[1]:,.0f}/s on 1 worker, {rates[2]:,.0f}/s on 2: "
                   f"scaling efficiency {rates[2] / (2 * rates[1]):.2f} (target >= 0.85)")

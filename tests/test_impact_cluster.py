@@ -65,14 +65,16 @@ def _summary(report):
 def test_local_cluster_external_cluster_and_in_process_agree(corpus_file, reference, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     local = _cli(capsys, corpus_file, "--workers", "2")  # the default: a LocalCluster made for the run
-    assert local["cluster"] == "LocalCluster (2 workers)"
+    assert local["cluster"] == "LocalCluster (2 workers), tickets read by the workers"
     with external_cluster(tmp_path) as address:
         external = _cli(capsys, corpus_file, "--scheduler", address)
-        assert external["cluster"] == f"{address} (2 workers)"
+        assert external["cluster"] == f"{address} (2 workers), tickets read by the workers"  # same machine
+        shipped = _cli(capsys, corpus_file, "--scheduler", address, "--ship-tickets")
+        assert shipped["cluster"] == f"{address} (2 workers), tickets shipped by the client"
         monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)  # the environment works as the flag does
         from_env = _cli(capsys, corpus_file)
         assert from_env["cluster"].startswith(address)
-    assert _summary(local) == _summary(external) == _summary(from_env)
+    assert _summary(local) == _summary(external) == _summary(from_env) == _summary(shipped)
     _, tally = reference
     assert local["tickets"] == tally.tickets == COUNT and local["compared"] == tally.compared
     in_process = {(a, act, k): c.count for (a, act, k), c in tally.cells.items()}
@@ -100,7 +102,8 @@ def test_a_worker_killed_mid_run_changes_nothing(corpus_file, reference):
                 os.kill(victim, signal.SIGKILL)  # mid-run: 1 of 32 partitions is done
             seen.append(result.index)
 
-        tally = run_impact(client, job, partitions(sources, 5), plugin, count_rows(sources), kill_once, in_flight=4)
+        tally = run_impact(client, job, lambda ship: partitions(sources, 5, ship), plugin, count_rows(sources), kill_once,
+                               in_flight=4)
         assert len(seen) == len(set(seen)) == COUNT // 5  # every partition once, none lost or doubled
         client.wait_for_workers(2, timeout=60)
         assert victim not in client.run(os.getpid).values()  # the nanny restarted it as a new process
@@ -117,7 +120,7 @@ def test_a_worker_with_another_bundle_is_refused(corpus_file, reference):
     sources = discover([str(corpus_file)])
     with dask_client(workers=1) as client:
         with pytest.raises(ImpactError, match="could not build the engine|has bundle"):
-            run_impact(client, job, partitions(sources, 50), plugin, COUNT)
+            run_impact(client, job, lambda ship: partitions(sources, 50, ship), plugin, COUNT)
 
 
 def test_corpus_on_a_cluster_equals_the_one_made_here(tmp_path):

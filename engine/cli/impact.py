@@ -16,10 +16,10 @@ from engine.core.problems import Problem
 from engine.core.resources import default_rules_dir
 from engine.core.timeutil import iso, parse_aware
 from engine.history.attribution import declared_between
-from engine.history.dask_run import EnginePlugin, Interrupted, dask_client, policy_files, run_impact, scheduler_address
+from engine.history.dask_run import EnginePlugin, Interrupted, Reading, dask_client, policy_files, run_impact, scheduler_address
 from engine.history.differences import DifferenceWriter
 from engine.history.impact import ACTORS, Job, PartResult
-from engine.history.ticket_sources import count_rows, discover, partitions
+from engine.history.ticket_sources import count_rows, discover, fingerprints, partitions
 from engine.policy.bundle import load_directory
 
 SHOWN_PROBLEMS = 20
@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         help="LocalCluster worker processes (default: this machine's cores)")
     parser.add_argument("--partition-size", type=int, default=PARTITION, metavar="N",
                         help=f"tickets per task (default {PARTITION})")
+    parser.add_argument("--ship-tickets", action="store_true",
+                        help="the client reads and ships every partition even when the workers could read the "
+                             "files themselves (default: they do when every worker sees the same files)")
     parser.add_argument("--progress", action="store_true", help="progress on stderr even when not a terminal")
     parser.add_argument("--rules", metavar="DIR", help="rules directory (default: the bundled rules/)")
     parser.set_defaults(func=run)
@@ -101,7 +104,11 @@ def run(args: argparse.Namespace) -> int:
         with dask_client(address, args.workers) as client:
             workers = len(client.scheduler_info().get("workers", {}))
             cluster = f"{address} ({workers} workers)" if address else f"LocalCluster ({workers} workers)"
-            tally = run_impact(client, job, partitions(sources, args.partition_size), plugin, total, on_part)
+            reading = Reading()
+            tally = run_impact(client, job, lambda ship: partitions(sources, args.partition_size, ship), plugin,
+                               total, on_part, files=None if args.ship_tickets else fingerprints(sources),
+                               reading=reading)
+            cluster += ", tickets read by the workers" if reading.by_workers else ", tickets shipped by the client"
     except BaseException as exc:
         bar.close()
         if writer is not None:

@@ -7,8 +7,19 @@
   to its own temporary directory, builds one `Engine` (no shared filesystem assumed) and checks the
   engine's bundle hash against the client's before any task runs. A worker that joins later, or
   one the nanny restarts after a crash, runs the plugin again.
+- Tickets: when every worker sees the corpus files as the client does (this machine's LocalCluster,
+  or a shared filesystem), a task carries only where its partition is and the worker reads it;
+  otherwise the client reads and ships each partition (engine/history/ticket_sources.py). A worker
+  that cannot read a file after all (one that joined later) sends the partition back unread and the
+  client ships it.
 - Tasks: one per partition of tickets, at most a few per worker thread in flight, results taken
   as they complete (`as_completed`), so the client's memory stays flat on any corpus size.
+- Worker memory: the LocalCluster's workers run without Dask's statistical profiler. It samples the
+  running thread every 10 ms and keeps a call tree per second for the last
+  `distributed.admin.low-level-log-length` (1,000) seconds: on this replay's deep call stacks about
+  70 KiB per second per worker, which was the workers' memory growing with the run's length
+  (+28 MiB over a 400 s run), and a few % of their CPU. On an external cluster, start the workers
+  with DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False for the same.
 - Faults: a worker that dies loses its tasks; the scheduler reruns them elsewhere, and since a
   partition's result depends on nothing but the partition, the summary does not change. Ctrl-C
   cancels what is in flight and closes the cluster.
@@ -26,13 +37,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from collections import deque
+from dataclasses import dataclass
+
+import dask
 from distributed import Client, LocalCluster, as_completed
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from engine.history.impact import ImpactError, Job, PartResult, Tally, replay_partition
-from engine.history.ticket_sources import Partition
+from engine.history.ticket_sources import Fingerprint, NotReadableHere, Partition, readable_here, with_payload
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+# the LocalCluster's workers: no statistical profiler (its history grows the workers' memory for
+# 1,000 s and costs CPU; see the module docstring)
+LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 IN_FLIGHT_PER_THREAD = 3  # tasks queued per worker thread: enough to hide the round trip, no more
 WORKER_WAIT_SECONDS = 60
 
@@ -67,7 +85,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         else:
             # loopback only; no dashboard, and the scheduler's HTTP endpoint (health, metrics) on a
             # random loopback port rather than the fixed :8787 another cluster may hold
-            with _workers_ignore_ctrl_c():
+            with _workers_ignore_ctrl_c(), dask.config.set(LOCAL_WORKER_CONFIG):  # the nannies pass it on
                 cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
                                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
@@ -163,14 +181,58 @@ class EnginePlugin(WorkerPlugin):
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def replay_on_worker(job: Job, partition: Partition) -> PartResult:
-    """One task: the partition replayed by this worker's engine."""
+@dataclass(frozen=True)
+class Unread:
+    """A task's answer when its worker cannot read the partition's file as the client saw it."""
+
+    partition: Partition
+
+
+def replay_on_worker(job: Job, partition: Partition) -> PartResult | Unread:
+    """One task: the partition replayed by this worker's engine (read here from its file when the
+    client did not ship it)."""
     built = _ENGINES.get(job.bundle_hash)
     if built is None:
         raise ImpactError(f"no engine for bundle {job.bundle_hash[:12]} on this worker (its plugin did not run)")
     engine, lock = built
     with lock:  # a worker started with several threads: durable_rules sessions are not shared
-        return replay_partition(engine, job, partition)
+        try:
+            return replay_partition(engine, job, partition)
+        except NotReadableHere:
+            return Unread(partition)
+
+
+def workers_read_files(client: Client, files: dict[str, Fingerprint]) -> bool:
+    """Whether every worker now in the cluster sees every corpus file as the client does."""
+    if not files:
+        return False
+    try:
+        answers = client.run(readable_here, files)
+    except Exception:  # noqa: BLE001 - a worker that cannot even answer: ship to be safe
+        return False
+    return bool(answers) and all(answers.values())
+
+
+class Feed:
+    """Task arguments: the ones put back first (partitions to ship after all), then the rest."""
+
+    def __init__(self, rest: Iterable[tuple[Any, ...]]) -> None:
+        self.again: deque[tuple[Any, ...]] = deque()
+        self.rest = iter(rest)
+
+    def __iter__(self) -> "Feed":
+        return self
+
+    def __next__(self) -> tuple[Any, ...]:
+        return self.again.popleft() if self.again else next(self.rest)
+
+
+@dataclass
+class Reading:
+    """How a run's tickets reached the workers."""
+
+    by_workers: bool = False  # the workers read the files themselves
+    shipped: int = 0  # partitions the client read and shipped (all of them when not by_workers)
 
 
 # -- running tasks -----------------------------------------------------------------------------------
@@ -212,12 +274,18 @@ def run_tasks(client: Client, function: Callable[..., Any], arguments: Iterable[
         raise
 
 
-def run_impact(client: Client, job: Job, parts: Iterable[Partition], plugin: EnginePlugin, total: int,
-               on_part: Callable[[PartResult], None] | None = None, in_flight: int | None = None) -> Tally:
-    """Replay every partition on the cluster; `on_part` sees each partition's result (progress,
-    difference rows). Raises ImpactError if a worker cannot build the client's engine, and
-    Interrupted on Ctrl-C."""
+def run_impact(client: Client, job: Job, parts: Callable[[bool], Iterable[Partition]], plugin: EnginePlugin,
+               total: int, on_part: Callable[[PartResult], None] | None = None, in_flight: int | None = None,
+               files: dict[str, Fingerprint] | None = None, reading: Reading | None = None) -> Tally:
+    """Replay every partition on the cluster; `parts(ship)` gives the partitions, with their bytes
+    when `ship`. The workers read the files themselves when they all see `files` (absolute path ->
+    fingerprint) as the client does; otherwise, or without `files`, the client ships every partition.
+    `on_part` sees each partition's result (progress, difference rows); `reading` is told how the
+    tickets went. Raises ImpactError if a worker cannot build the client's engine, and Interrupted on
+    Ctrl-C."""
     _wait_for_workers(client)
+    reading = reading if reading is not None else Reading()
+    reading.by_workers = workers_read_files(client, files or {})
     try:
         client.register_plugin(plugin)  # raises here if a worker's setup (build, hash check) fails
     except ImpactError:
@@ -227,15 +295,26 @@ def run_impact(client: Client, job: Job, parts: Iterable[Partition], plugin: Eng
     tally = Tally()
     done = 0
 
-    def take(result: PartResult) -> None:
+    feed = Feed((job, part) for part in parts(not reading.by_workers))
+
+    def take(result: PartResult | Unread) -> None:
         nonlocal done
+        if isinstance(result, Unread):  # that worker cannot read the file: ship it the bytes
+            try:
+                feed.again.append((job, with_payload(result.partition)))
+            except NotReadableHere:
+                raise ImpactError(f"corpus file `{result.partition.path}` changed during the run") from None
+            reading.shipped += 1
+            return
+        if not reading.by_workers:
+            reading.shipped += 1
         tally.merge(result.tally)
         done += result.rows
         if on_part is not None:
             on_part(result)
 
     try:
-        run_tasks(client, replay_on_worker, ((job, part) for part in parts), take, in_flight)
+        run_tasks(client, replay_on_worker, feed, take, in_flight)
     except KeyboardInterrupt:
         raise Interrupted(done, total) from None
     return tally

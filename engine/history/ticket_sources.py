@@ -1,10 +1,16 @@
 """Where impact's tickets come from: JSONL and Parquet files, globs and directories, cut into
-partitions the client reads and ships to the workers.
+partitions.
 
-The client reads the bytes (JSONL lines, or a Parquet `ticket` column through pyarrow) and sends
-each partition with the job, so a worker needs no access to the client's files (no shared
-filesystem assumed). Decoding and validation happen on the worker, one row at a time, so a bad line
-or row costs one located problem (file + line, or file + row), never the partition.
+A partition says where its tickets are: a byte range of a JSONL file (with the number of its first
+line), or a run of rows in one row group of a Parquet file. When the workers can read the client's
+files (the same size and modification time seen from every worker: the machine's own LocalCluster,
+or a shared filesystem), a task carries only that address and the worker reads the bytes itself:
+the client neither reads nor ships the corpus. Otherwise (no shared filesystem, or `--ship-tickets`)
+the client reads each partition's bytes (JSONL lines, or a Parquet `ticket` column through pyarrow)
+and ships them with the task. A worker that finds the file different from what the client saw
+returns the partition unread and the client ships it instead (engine/history/dask_run.py).
+Decoding and validation happen on the worker, one row at a time, so a bad line or row costs one
+located problem (file + line, or file + row), never the partition.
 
 Parquet layout: one ticket per row, as JSON text in a column named `ticket` (other columns, such as
 `ticket_id` or `scenario` written by `aftersale corpus`, are there for querying and are ignored
@@ -33,6 +39,9 @@ class Source:
     kind: Kind
 
 
+Fingerprint = tuple[int, int]  # (size in bytes, modification time in ns) of a file as the client saw it
+
+
 @dataclass(frozen=True)
 class Partition:
     """A run of consecutive lines (JSONL) or rows (Parquet) of one source."""
@@ -43,7 +52,42 @@ class Partition:
     kind: Kind
     first: int  # 1-based number of the payload's first line (JSONL) or row (Parquet)
     rows: int  # lines (blank ones included) or rows in the payload
-    payload: Any  # JSONL: the raw bytes of the lines; Parquet: a pyarrow Table with the `ticket` column
+    payload: Any = None  # shipped: JSONL raw bytes, Parquet a pyarrow Table with the `ticket` column; None: read by path
+    # where the tickets are in the file: JSONL (byte offset, byte length); Parquet (row group, row in it)
+    span: tuple[int, int] = (0, 0)
+    fingerprint: Fingerprint = (0, 0)  # the file as the client saw it: a worker reads it only if it matches
+    absolute: str = ""  # the file's absolute path, to read it by (`path` is how problems name it)
+
+
+class NotReadableHere(Exception):
+    """This process cannot read a partition's file as the client saw it (missing, or another size or
+    modification time): the client must ship the partition's bytes."""
+
+
+def fingerprint(path: str) -> Fingerprint | None:
+    """(size, mtime in ns) of a file, None if this process cannot read it."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns) if os.access(path, os.R_OK) else None
+
+
+def readable_here(files: dict[str, Fingerprint]) -> bool:
+    """Whether this process sees every file (by absolute path) as the client did: run on each worker
+    before a run."""
+    return all(fingerprint(path) == seen for path, seen in files.items())
+
+
+def fingerprints(sources: list[Source]) -> dict[str, Fingerprint]:
+    """Absolute path -> fingerprint of every source, as this process (the client) sees them."""
+    out = {}
+    for source in sources:
+        seen = fingerprint(source.path)
+        if seen is None:
+            raise _problem("unreadable", f"cannot read corpus `{source.path}`")
+        out[os.path.abspath(source.path)] = seen
+    return out
 
 
 def _problem(code: str, message: str, path: str = "--tickets") -> InputError:
@@ -124,47 +168,104 @@ def count_rows(sources: list[Source]) -> int:
     return total
 
 
-def partitions(sources: list[Source], size: int) -> Iterator[Partition]:
+def partitions(sources: list[Source], size: int, ship: bool = True) -> Iterator[Partition]:
     """Every source cut into partitions of about `size` tickets, read lazily (a corpus may be larger
-    than the client's memory: only the partitions in flight are held)."""
+    than the client's memory: only the partitions in flight are held). `ship`: with each partition's
+    bytes (read here); otherwise only its address, for workers that read the files themselves."""
     index = 0
     for number, source in enumerate(sources):
+        seen = fingerprint(source.path)
+        if seen is None:
+            raise _problem("unreadable", f"cannot read corpus `{source.path}`")
+        absolute = os.path.abspath(source.path)  # a worker's working directory may be another
         reader = _parquet_parts if source.kind == "parquet" else _jsonl_parts
-        for first, rows, payload in reader(source, size):
-            yield Partition(index, number, source.path, source.kind, first, rows, payload)
+        for first, rows, span, payload in reader(source, size, ship):
+            yield Partition(index, number, source.path, source.kind, first, rows, payload, span, seen, absolute)
             index += 1
 
 
-def _jsonl_parts(source: Source, size: int) -> Iterator[tuple[int, int, bytes]]:
+def _jsonl_parts(source: Source, size: int, ship: bool) -> Iterator[tuple[int, int, tuple[int, int], bytes | None]]:
     block: list[bytes] = []
-    first, tickets = 1, 0
+    first, lines, tickets, offset, length = 1, 0, 0, 0, 0
     with _open(source) as handle:
         for number, raw in enumerate(handle, 1):
-            if not block:
+            if not lines:
                 first = number
-            block.append(raw)
+            lines += 1
+            length += len(raw)
+            if ship:
+                block.append(raw)
             if raw.strip():
                 tickets += 1
                 if tickets >= size:
-                    yield first, len(block), b"".join(block)
-                    block, tickets = [], 0
+                    yield first, lines, (offset, length), b"".join(block) if ship else None
+                    block, lines, tickets, offset, length = [], 0, 0, offset + length, 0
     if tickets:
-        yield first, len(block), b"".join(block)
+        yield first, lines, (offset, length), b"".join(block) if ship else None
 
 
-def _parquet_parts(source: Source, size: int) -> Iterator[tuple[int, int, Any]]:
-    import pyarrow as pa
-
+def _parquet_parts(source: Source, size: int, ship: bool) -> Iterator[tuple[int, int, tuple[int, int], Any]]:
+    """Runs of at most `size` rows inside one row group (a worker reading by path decodes that row
+    group's `ticket` column and keeps it for the next run of the same group)."""
+    handle = _parquet(source)
     first = 1
-    for batch in _parquet(source).iter_batches(batch_size=size, columns=[TICKET_COLUMN]):
-        yield first, batch.num_rows, pa.Table.from_batches([batch])
-        first += batch.num_rows
+    for group in range(handle.metadata.num_row_groups):
+        rows = handle.metadata.row_group(group).num_rows
+        table = handle.read_row_group(group, columns=[TICKET_COLUMN]) if ship and rows else None
+        for start in range(0, rows, size):
+            count = min(size, rows - start)
+            yield first, count, (group, start), table.slice(start, count) if table is not None else None
+            first += count
+
+
+def read_payload(partition: Partition, path: str) -> Any:
+    """The partition's bytes (JSONL) or `ticket` column (Parquet), read from `path`: its absolute path
+    on a worker, the path as given on the client (for a worker that could not read it). Raises
+    NotReadableHere if the file there is not what the client saw when the run started."""
+    if fingerprint(path) != partition.fingerprint:
+        raise NotReadableHere(partition.path)
+    if partition.kind == "parquet":
+        group, start = partition.span
+        return _row_group(path, partition.fingerprint, group).slice(start, partition.rows)
+    offset, length = partition.span
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        body = handle.read(length)
+    if len(body) != length:
+        raise NotReadableHere(partition.path)
+    return body
+
+
+_LAST_ROW_GROUP: list[tuple[tuple[str, Fingerprint, int], Any]] = []  # one decoded row group per process
+
+
+def _row_group(path: str, seen: Fingerprint, group: int) -> Any:
+    """A Parquet row group's `ticket` column, the last one kept: consecutive partitions of a group
+    cost one read and decode, and a worker holds at most one group (bounded memory)."""
+    import pyarrow.parquet as pq
+
+    key = (path, seen, group)
+    if _LAST_ROW_GROUP and _LAST_ROW_GROUP[0][0] == key:
+        return _LAST_ROW_GROUP[0][1]
+    _LAST_ROW_GROUP.clear()
+    table = pq.ParquetFile(path).read_row_group(group, columns=[TICKET_COLUMN])
+    _LAST_ROW_GROUP.append((key, table))
+    return table
+
+
+def with_payload(partition: Partition) -> Partition:
+    """The same partition with its bytes read here (the client), to ship to a worker that could not read it."""
+    from dataclasses import replace
+
+    return replace(partition, payload=read_payload(partition, partition.path))
 
 
 def ticket_texts(partition: Partition) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line or row number, JSON text, why it has none) for every ticket of a partition: on the worker."""
+    """(line or row number, JSON text, why it has none) for every ticket of a partition: on the worker,
+    which reads the partition from its file when the client did not ship it."""
+    payload = partition.payload if partition.payload is not None else read_payload(partition, partition.absolute)
     if partition.kind == "parquet":
-        for offset, cell in enumerate(partition.payload.column(TICKET_COLUMN).to_pylist()):
+        for offset, cell in enumerate(payload.column(TICKET_COLUMN).to_pylist()):
             number = partition.first + offset
             if cell is None:
                 yield number, None, f"the `{TICKET_COLUMN}` cell is null"
@@ -174,7 +275,7 @@ def ticket_texts(partition: Partition) -> Iterator[tuple[int, str | None, str | 
             else:
                 yield number, str(cell), None
         return
-    for offset, raw in enumerate(partition.payload.split(b"\n")):
+    for offset, raw in enumerate(payload.split(b"\n")):
         if not raw.strip():
             continue
         text = _decode(raw)
