@@ -21,6 +21,7 @@ from server_support import ADMIN, AT, LATEST, REJECT_MESSAGE, RULES, TICKET, Ser
 from engine.api import Engine
 from engine.core.errors import EngineError, PolicyError
 from engine.policy.bundle import load_directory
+from engine.policy.checks.declared_changes import _PAIRS
 from engine.policy.memo import DocumentMemo
 from engine.policytests.files import load_cases
 from engine.policytests.runner import all_rule_ids, run_case
@@ -197,6 +198,7 @@ def test_the_checks_across_versions_run_although_every_other_file_is_remembered(
     with pytest.raises(PolicyError) as raised:   # a change between versions nobody declared
         Engine.from_directory(rules, reuse=first, memo=memo)
     assert memo.stats.check_reused == 4
+    _PAIRS.clear()                               # nothing remembered: every pair of versions diffed anew
     with pytest.raises(PolicyError) as fresh:
         load_directory(rules)
     assert raised.value.diagnostics == fresh.value.diagnostics
