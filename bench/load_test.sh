@@ -15,7 +15,9 @@
 #   DECISION_LOG_MODE=best-effort DECISION_LOG=/tmp/d.jsonl bench/load_test.sh
 #   KILL_AFTER=4 bench/load_test.sh         # SIGKILL one worker 4 s into the run
 #   RELOAD_EVERY=0.6 bench/load_test.sh     # POST /admin/reload every 0.6 s (100 a minute) meanwhile
-#                                           # (RELOAD_TOUCH=1: and change a policy file each time)
+#                                           # (RELOAD_TOUCH=1: and change a policy file each time;
+#                                           # needs RULES= a copy). Prints a RELOADS line: triggers,
+#                                           # answers by status, HTTP codes, reloads run, generation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
