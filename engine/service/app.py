@@ -94,6 +94,7 @@ def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await task
+            await holder.stop_reloads()
             state.decision_log.close()
 
     app = ServiceApp(

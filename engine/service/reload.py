@@ -34,6 +34,7 @@ the reload that was running when it asked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -254,6 +255,14 @@ class EngineHolder:
         entry[0].add(reason, declared_removals, force)
         # shielded: a caller that gives up (client gone) must not cancel the reload the others wait on
         return covered(await asyncio.shield(entry[1]), asked_at)
+
+    async def stop_reloads(self) -> None:
+        """Shutdown: cancel the reload running, if any (its waiters are cancelled with it)."""
+        running = self._running
+        if running is not None:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await running
 
     async def _run_batches(self) -> None:
         try:
