@@ -185,7 +185,7 @@ class DecisionLog:
 
     # -- the request side (event loop thread) -------------------------------------------------------
 
-    def record(self, *, decision_id: str, kind: str, body: Any, result: dict[str, Any], version: str | None,
+    def record(self, *, decision_id: str, kind: str, body: Any, result: Any, version: str | None,
                bundle_hash: str, actor: str | None = None, ticket_id: str | None = None) -> None:
         metrics.child(metrics.DECISIONS, kind, actor or "", version or "", outcome_label(kind, result)).inc()
         if self.file is None:
