@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from engine.core.errors import EngineError, InputError, TicketError
 from engine.rules.durable import FactError
-from engine.service.decision_log import new_decision_id
+from engine.service.decision_record import new_decision_id
 from engine.service.errors import ApiError, from_engine_error, internal_error
 from engine.service.platform_errors import unreadable, unreadable_input
 from engine.service.responses import JSONBytes, dumps, json_response
