@@ -15,7 +15,9 @@
 #   DECISION_LOG_MODE=best-effort DECISION_LOG=/tmp/d.jsonl bench/load_test.sh
 #   KILL_AFTER=4 bench/load_test.sh         # SIGKILL one worker 4 s into the run
 #   RELOAD_EVERY=0.6 bench/load_test.sh     # POST /admin/reload every 0.6 s (100 a minute) meanwhile
-#                                           # (RELOAD_TOUCH=1: and change a policy file each time)
+#                                           # (RELOAD_TOUCH=1: and change a policy file each time;
+#                                           # needs RULES= a copy). Prints a RELOADS line: triggers,
+#                                           # answers by status, HTTP codes, reloads run, generation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,17 +74,20 @@ if [[ -n "${SLOWLORIS:-}" ]]; then
   tail -1 /tmp/slowloris.$$.log
 fi
 if [[ -n "${RELOAD_EVERY:-}" ]]; then
+  reloads=$(mktemp -d /tmp/aftersale-reloads.XXXXXX)
   (
-    n=0
+    n=0 t=0
     f=$(ls "${RULES:-rules}"/*.yaml | tail -1)
     [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]] && echo "# reload 0" >> "$f"
     while true; do
       if [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]]; then  # a real change: the last (comment) line rewritten
         n=$((n + 1)); sed -i '$d' "$f"; echo "# reload $n" >> "$f"
       fi
-      # in the background: the triggers keep their rate even when a reload takes longer than the interval
-      curl -s -o /dev/null --max-time 120 -w '%{http_code}\n' -X POST \
-        -H "Authorization: Bearer $AFTERSALE_SERVE_ADMIN_TOKEN" "$url/admin/reload" >> /tmp/reloads.$$.log &
+      # in the background: the triggers keep their rate even when a reload takes longer than the interval;
+      # each answer body kept (its "status": reloaded / unchanged / ...) for the RELOADS line
+      t=$((t + 1)); echo "$t" >> "$reloads/sent"
+      curl -s -o "$reloads/$t.body" --max-time 120 -w '%{http_code}\n' -X POST \
+        -H "Authorization: Bearer $AFTERSALE_SERVE_ADMIN_TOKEN" "$url/admin/reload" >> "$reloads/codes" &
       sleep "$RELOAD_EVERY"
     done
   ) &
@@ -113,7 +118,18 @@ for run in $(seq "${REPEAT:-1}"); do
   echo "$result server_cpu_us_per_decision=$(( used * 1000000 / hz / (requests * ${ITEMS:-1}) )) load=$(cut -d' ' -f1 /proc/loadavg)"
 done
 if [[ -n "${RELOAD_EVERY:-}" ]]; then
-  echo "RELOADS $(sort /tmp/reloads.$$.log | uniq -c | tr -s ' \n' ' ')"; rm -f /tmp/reloads.$$.log
+  # per trigger: its answer's status (a trigger that came while a reload ran shares the follow-up
+  # reload and hears its outcome); per reload run (the server's counter): how many moved the
+  # generation, and the generation now served
+  answers=$(cat "$reloads"/*.body 2>/dev/null | grep -o '"status": *"[a-z]*"' | sed 's/.*"\([a-z]*\)"$/\1/' | sort | uniq -c \
+            | awk '{printf "%s=%s ", $2, $1}')
+  sent=$(wc -l < "$reloads/sent" 2>/dev/null || echo 0)
+  answered=$(wc -l < "$reloads/codes" 2>/dev/null || echo 0)
+  runs=$(curl -s "$url/metrics" | grep '^aftersale_reloads_total{' | sed 's/aftersale_reloads_total{outcome="\([a-z]*\)"} \([0-9.]*\)/\1=\2/' \
+         | awk -F= '{printf "%s=%d ", $1, $2}')
+  generation=$(curl -s -H "Authorization: Bearer $AFTERSALE_SERVE_ADMIN_TOKEN" "$url/readyz" | grep -o '"generation": *[0-9]*' | head -1 | grep -o '[0-9]*$')
+  echo "RELOADS triggers=$sent answered=$answered answers: ${answers}http: $(sort "$reloads/codes" 2>/dev/null | uniq -c | awk '{printf "%s×%s ", $2, $1}')runs: ${runs}generation=$generation"
+  rm -rf "$reloads"
 fi
 if [[ -n "${SLOWLORIS:-}" ]]; then
   kill -TERM "${helpers[0]}"; wait "${helpers[0]}" 2>/dev/null || true

@@ -10,6 +10,7 @@ swaps the reference, so no caller ever sees half a reload.
 from __future__ import annotations
 
 import bisect
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +29,8 @@ from engine.decisions.results import ApplyResult, CheckResult, Decision
 from engine.decisions.situation import Situation, make_situation
 from engine.decisions.ticket import parse_time
 from engine.pipeline.stages import CROSSCHECK_FACTS, ENGINE_CROSSCHECK_FACTS, build_bundle, build_version
-from engine.policy.bundle import Bundle, load_directory
+from engine.policy.bundle import Bundle, PolicyDocument, load_directory
+from engine.policy.memo import DocumentMemo
 from engine.policy.model import Policy
 from engine.rules.compile import CompiledPolicy
 
@@ -54,46 +56,126 @@ class VersionInfo:
         return out
 
 
+class _Shares:
+    """How many engines of this process hold each PreparedVersion. An engine built with `reuse=`
+    takes the unchanged versions of an older one instead of building them again; their durable
+    rulesets are this process's C state, so they are shared between engines of one process only
+    (a bundle crosses processes as data and every process builds its own) and closed when the
+    last engine holding them closes. A lock: engines are built in a thread while the event loop
+    closes retired ones."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[int, tuple[PreparedVersion, int]] = {}
+
+    def hold_new(self, prepared: PreparedVersion) -> None:
+        with self._lock:
+            self._held[id(prepared)] = (prepared, 1)
+
+    def acquire(self, prepared: PreparedVersion) -> bool:
+        """One more holder; False if it was released meanwhile (its rulesets are closed)."""
+        with self._lock:
+            entry = self._held.get(id(prepared))
+            if entry is None or entry[0] is not prepared:
+                return False
+            self._held[id(prepared)] = (prepared, entry[1] + 1)
+            return True
+
+    def release(self, prepared: PreparedVersion) -> None:
+        with self._lock:
+            entry = self._held.get(id(prepared))
+            if entry is not None and entry[0] is prepared and entry[1] > 1:
+                self._held[id(prepared)] = (prepared, entry[1] - 1)
+                return
+            self._held.pop(id(prepared), None)
+        prepared.close()  # the last holder: no one can acquire it any more (it left the table)
+
+
+_SHARES = _Shares()
+
+
 class Engine:
-    def __init__(self, bundle: Bundle, crosscheck_facts: int = ENGINE_CROSSCHECK_FACTS) -> None:
+    def __init__(self, bundle: Bundle, crosscheck_facts: int = ENGINE_CROSSCHECK_FACTS,
+                 reuse: "Engine | None" = None) -> None:
         """Build every version of a loaded bundle through the pipeline (engine/pipeline/stages.py:
         model, compile, open, cross-check, outcome completeness, prepare). Raises PolicyError,
-        holding no engine state, if any version fails."""
+        holding no engine state, if any version fails.
+
+        `reuse`: an engine of this process (the one serving, at a hot reload) whose versions built
+        from the very same file bytes (`PolicyDocument.key`), with at least this cross-check, are
+        taken as they are rather than built again; only versions whose bytes changed go through
+        the pipeline. What compares versions (bundle checks, the bundle hash, the version order)
+        comes from `bundle`, always. `built_versions` / `reused_versions` say which was which."""
         self.bundle = bundle
         self.bundle_hash: str = bundle.content_hash
         self._prepared: dict[str, PreparedVersion] = {}
+        self._keys: dict[tuple[str, str], str] = {}   # PolicyDocument.key → version
+        self._crosscheck_facts = crosscheck_facts
+        self._closed = False
+        built: list[str] = []
+        reused: list[str] = []
         problems: list[Diagnostic] = []
         try:
             for document in bundle.documents:
-                try:
-                    prepared = build_version(document, crosscheck_facts)
-                except PolicyError as exc:
-                    problems += exc.diagnostics
-                    continue
+                prepared = reuse._share(document, crosscheck_facts) if reuse is not None else None
+                if prepared is not None:
+                    reused.append(prepared.version)
+                else:
+                    try:
+                        prepared = build_version(document, crosscheck_facts)
+                    except PolicyError as exc:
+                        problems += exc.diagnostics
+                        continue
+                    _SHARES.hold_new(prepared)
+                    built.append(prepared.version)
                 self._prepared[prepared.version] = prepared
+                if document.digest:
+                    self._keys[document.key] = prepared.version
             if problems:
                 raise PolicyError(sort_diagnostics(problems))
         except BaseException:
-            self.close()  # the versions opened so far: a failed build holds no engine state
+            self.close()  # the versions opened or taken so far: a failed build holds no engine state
             raise
+        self.built_versions: tuple[str, ...] = tuple(built)
+        self.reused_versions: tuple[str, ...] = tuple(reused)
         ordered = sorted(self._prepared.values(), key=lambda p: p.policy.effective_from)
         self._order = [p.version for p in ordered]
         self._starts = [p.policy.effective_from.timestamp() for p in ordered]
         self._windows = [p.policy.timeouts.buyer_response_hours for p in ordered]
 
+    def _share(self, document: PolicyDocument, crosscheck_facts: int) -> PreparedVersion | None:
+        """This engine's version built from `document`'s exact bytes, now also held by the caller;
+        None if there is none, it was cross-checked less than asked, or this engine is closed."""
+        version = self._keys.get(document.key) if document.digest else None
+        if version is None or self._closed or self._crosscheck_facts < crosscheck_facts:
+            return None
+        prepared = self._prepared.get(version)
+        if prepared is None or not _SHARES.acquire(prepared):
+            return None
+        return prepared
+
     # -- construction ----------------------------------------------------------------------------
     @classmethod
-    def from_directory(cls, path: str | Path | None = None) -> "Engine":
-        return cls(load_directory(Path(path) if path else default_rules_dir()))
+    def from_directory(cls, path: str | Path | None = None, reuse: "Engine | None" = None,
+                       memo: DocumentMemo | None = None) -> "Engine":
+        """`reuse` and `memo` (hot reload): a file whose bytes did not change since the engine /
+        the memo saw it is not parsed, checked or built again (engine/policy/memo.py)."""
+        directory = Path(path) if path else default_rules_dir()
+        bundle = memo.load_directory(directory) if memo is not None else load_directory(directory)
+        return cls(bundle, reuse=reuse)
 
     @classmethod
     def from_files(cls, paths: Iterable[str | Path]) -> "Engine":
         return cls(build_bundle([Path(p) for p in paths]))
 
     def close(self) -> None:
-        """Release the durable_rules rulesets (after the last request using this engine)."""
+        """Release the durable_rules rulesets (after the last request using this engine); a
+        version another engine still holds stays open for it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         for prepared in self._prepared.values():
-            prepared.close()
+            _SHARES.release(prepared)
 
     # -- versions --------------------------------------------------------------------------------
     def versions(self) -> list[VersionInfo]:

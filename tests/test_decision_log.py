@@ -23,9 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.service import decision_log
-from engine.service.decision_log import (REQUIRED, DecisionLog, LogUnavailable, PENDING_COMMITS, canonical_json,
-                                         input_sha256, new_decision_id)
+from engine.service import decision_record
+from engine.service.decision_log import REQUIRED, DecisionLog, LogUnavailable, PENDING_COMMITS
+from engine.service.decision_record import canonical_json, input_sha256, new_decision_id
 from engine.service.log_file import LogFile, check_writable
 
 from server_support import ADMIN, REPO, RULES, Server
@@ -51,8 +51,8 @@ def test_decision_ids_are_ulids_that_sort_by_time_and_do_not_repeat(monkeypatch)
     assert abs(int(_crockford_decode(ids[-1][:10])) - millis) < 60_000  # the first 48 bits: now, in ms
     # the pairwise table encodes exactly as the definition, at the edges and in between
     for value in (0, 1, 31, 32, 1023, 1024, (1 << 128) - 1, 0x0123456789ABCDEF0123456789ABCDEF):
-        monkeypatch.setattr(decision_log.time, "time", lambda v=value: (v >> 80) / 1000)
-        monkeypatch.setattr(decision_log._id_random, "getrandbits", lambda bits, v=value: v & ((1 << 80) - 1))
+        monkeypatch.setattr(decision_record.time, "time", lambda v=value: (v >> 80) / 1000)
+        monkeypatch.setattr(decision_record._id_random, "getrandbits", lambda bits, v=value: v & ((1 << 80) - 1))
         expected_millis = value >> 80
         assert new_decision_id() == _crockford((expected_millis << 80) | (value & ((1 << 80) - 1)))
 
@@ -177,6 +177,35 @@ def test_required_mode_hands_the_request_a_commit_that_fails_when_the_write_fail
 
     ok, failed = asyncio.run(scenario())
     assert ok == [None] and isinstance(failed[0], LogUnavailable)
+
+
+def test_required_lines_written_on_the_event_loop_survive_rotation_and_leave_no_descriptor_behind(tmp_path):
+    """Required mode on a loop: the loop writes each iteration's lines, the thread syncs them by a
+    dup of the file's descriptor; a rotation in between hands the thread a new dup."""
+    path = tmp_path / "log.jsonl"
+    open_fds = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+
+    async def scenario() -> list:
+        log = DecisionLog(str(path), REQUIRED, rotate_bytes=2048)
+        outcomes = []
+        for round_ in range(30):          # 30 loop iterations of 4 decisions each
+            commits: list = []
+            PENDING_COMMITS.set(commits)
+            for i in range(4):
+                record(log, round_ * 4 + i)
+            assert log.status()["queue"] >= 4          # not written before the iteration ends
+            outcomes += await asyncio.gather(*commits, return_exceptions=True)
+        assert log.written == 120 and log.file.opened > 3
+        log.close()
+        return outcomes
+
+    before = open_fds()
+    outcomes = asyncio.run(scenario())
+    assert outcomes == [None] * 120
+    assert open_fds() == before
+    files = sorted(tmp_path.glob("log.jsonl*"))
+    assert len(files) > 3
+    assert sorted(e["decision_id"] for e in lines_of(*files)) == sorted(f"d{i}" for i in range(120))
 
 
 def test_a_log_in_a_missing_directory_fails_the_start_with_exit_3(tmp_path):

@@ -13,11 +13,14 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from engine.core.problems import ERROR, Diagnostic, sort_diagnostics
 from engine.core.errors import PolicyError
 from engine.policy.yamlsafe import Positions, load_yaml, read_limited
+
+if TYPE_CHECKING:
+    from engine.policy.memo import DocumentMemo
 
 POLICY_SUFFIX = ".yaml"
 
@@ -32,6 +35,14 @@ class PolicyDocument:
     data: Any
     positions: Positions = field(repr=False)
     file: str = ""
+    digest: str = field(default="", compare=False)  # sha256 (hex) of the file's bytes
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(file name, sha256 of its bytes): what the reload caches key on. Two documents with the
+        same key check and build the same: nothing outside the bytes matters but the file name
+        (the version must match its stem), and diagnostics name the file as the caller gave it."""
+        return (self.path.name, self.digest)
 
     @property
     def effective_from(self) -> datetime | None:
@@ -96,8 +107,9 @@ def policy_files(directory: str | os.PathLike[str]) -> list[Path]:
                   key=lambda p: p.name)
 
 
-def load_directory(path: str | os.PathLike[str]) -> Bundle:
-    """Load and validate every policy version in a directory. Raises PolicyError."""
+def load_directory(path: str | os.PathLike[str], memo: DocumentMemo | None = None) -> Bundle:
+    """Load and validate every policy version in a directory. Raises PolicyError. `memo`: see
+    read_documents / check_documents."""
     base = Path(path)
     if not base.is_dir():
         raise PolicyError([Diagnostic("not_found", "no such directory", str(path), 1, 1, "")])
@@ -105,14 +117,15 @@ def load_directory(path: str | os.PathLike[str]) -> Bundle:
     if not files:
         raise PolicyError([Diagnostic("no_policy_files", f"no `*{POLICY_SUFFIX}` policy files in the directory",
                                       str(path), 1, 1, "")])
-    return load_files(files, root=base)
+    return load_files(files, root=base, memo=memo)
 
 
-def load_files(paths: Iterable[str | os.PathLike[str]], root: Path | None = None) -> Bundle:
+def load_files(paths: Iterable[str | os.PathLike[str]], root: Path | None = None,
+               memo: DocumentMemo | None = None) -> Bundle:
     """Load and validate the given policy files as one bundle. Raises PolicyError with every
     diagnostic of every file (and, if all files are valid, of the bundle checks), sorted.
     The pipeline's first two stages (engine/pipeline/stages.py): `read_documents`, `check_documents`."""
-    return check_documents(read_documents(paths), root)
+    return check_documents(read_documents(paths, memo), root, memo)
 
 
 @dataclass
@@ -124,33 +137,43 @@ class ReadDocuments:
     problems: list[Diagnostic]
 
 
-def read_documents(paths: Iterable[str | os.PathLike[str]]) -> ReadDocuments:
-    """Stage `load`: parse each file; a file that cannot be read or parsed is a problem, not a raise."""
+def read_documents(paths: Iterable[str | os.PathLike[str]], memo: DocumentMemo | None = None) -> ReadDocuments:
+    """Stage `load`: parse each file; a file that cannot be read or parsed is a problem, not a raise.
+    With a `memo` (hot reload, engine/policy/memo.py), a file whose bytes it has parsed before is
+    not parsed again."""
     read = ReadDocuments([], {}, [])
     for raw_path in paths:
         path = Path(raw_path)
         name = str(raw_path)
         try:
             data_bytes = read_limited(path, name)
-            data, positions = load_yaml(data_bytes, name)
+            digest = hashlib.sha256(data_bytes).hexdigest()
+            document = memo.parsed(path, name, digest) if memo is not None else None
+            if document is None:
+                data, positions = load_yaml(data_bytes, name)
+                version = data.get("version") if isinstance(data, dict) else None
+                document = PolicyDocument(str(version) if version is not None else path.stem, path, data,
+                                          positions, name, digest)
+                if memo is not None:
+                    memo.remember_parsed(document)
         except PolicyError as exc:
             read.problems.extend(exc.diagnostics)
             continue
-        version = data.get("version") if isinstance(data, dict) else None
-        read.documents.append(PolicyDocument(str(version) if version is not None else path.stem, path, data,
-                                             positions, name))
+        read.documents.append(document)
         read.contents[path.name] = data_bytes
     return read
 
 
-def check_documents(read: ReadDocuments, root: Path | None = None) -> Bundle:
+def check_documents(read: ReadDocuments, root: Path | None = None, memo: DocumentMemo | None = None) -> Bundle:
     """Stage `check`: every document on its own (schema, then meaning), then the versions together.
-    Raises PolicyError with every error, sorted; warnings stay on the bundle."""
+    Raises PolicyError with every error, sorted; warnings stay on the bundle. With a `memo`, a
+    document whose bytes it checked before is not checked again; the versions-together checks
+    always run (they compare versions, any of which may have changed)."""
     from engine.policy.checks import check_bundle, check_document
 
     problems = list(read.problems)
     for document in read.documents:
-        problems.extend(check_document(document))
+        problems.extend(memo.checked(document) if memo is not None else check_document(document))
     if not read.documents and not problems:
         raise PolicyError([Diagnostic("no_policy_files", "no policy files given", str(root or "."), 1, 1, "")])
 

@@ -14,7 +14,7 @@ import logging
 import signal
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any, AsyncIterator, Coroutine
+from typing import Any, AsyncIterator, Callable, Coroutine
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -40,9 +40,19 @@ logger = logging.getLogger("aftersale.service")
 LOG_FLUSH_SECONDS = 1.0
 
 
-def _load_engine(rules_dir: Path) -> Any:
+def _engine_loader() -> Callable[..., Any]:
+    """The holder's loader: `load(rules_dir, previous=None)`. With the engine in force as
+    `previous`, a reload parses, checks and builds only the files whose bytes changed (the memo
+    remembers the documents of this process's loads: engine/policy/memo.py)."""
     from engine.api import Engine
-    return Engine.from_directory(rules_dir)
+    from engine.policy.memo import DocumentMemo
+
+    memo = DocumentMemo()
+
+    def load(rules_dir: Path, previous: Any = None) -> Any:
+        return Engine.from_directory(rules_dir, reuse=previous, memo=memo)
+
+    return load
 
 
 def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
@@ -57,7 +67,8 @@ def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        holder = EngineHolder.start(settings.rules_dir, _load_engine, engine=state.preloaded_engine)
+        holder = EngineHolder.start(settings.rules_dir, _engine_loader(), engine=state.preloaded_engine,
+                                    incremental=True)
         state.holder, state.preloaded_engine = holder, None
         loop = asyncio.get_running_loop()
         try:
@@ -83,6 +94,7 @@ def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await task
+            await holder.stop_reloads()
             state.decision_log.close()
 
     app = ServiceApp(

@@ -23,7 +23,7 @@ So this module adds (subclassing uvicorn's own protocol, nothing else changes):
 4. one write per response: uvicorn writes the response head and the body with two
    transport.write calls, i.e. two send() syscalls, and on loopback the sender's syscall also
    runs the receiver's TCP processing. Holding the head until the body comes (CoalescedWrites)
-   halves that. Measured with bench/load_test.sh: see bench/README.md.
+   halves that (bench/README.md, "Issue 14, last round").
 """
 from __future__ import annotations
 

@@ -19,11 +19,18 @@ Now, with `--workers N > 1`:
 A worker (re)started later loads the current snapshot; one that started during a reload says
 `hello` with its generation and is brought to the current one the same way.
 
+A reload pays only for what changed: the supervisor keeps the engine it validated last (its
+durable rulesets stay open in the supervisor) and a memo of the documents it checked
+(engine/policy/memo.py); a file whose bytes did not change is not parsed, checked, compiled or
+cross-checked again, only the changed ones and the checks that compare versions run. Each worker
+builds the new engine with the one it serves as `reuse` the same way: it builds only the changed
+versions. Triggers that come while a reload runs coalesce into one follow-up (supervisor.py).
+
 Messages are tuples over a `multiprocessing` Pipe per worker:
     supervisor → worker: ("prepare", n, bundle_bytes, source_hash, reason) ("commit", n, reason)
                          ("abort", n) ("note", outcome, reason) ("reload_result", request_id, outcome)
     worker → supervisor: ("hello", n) ("prepared", n, error|None) ("committed", n, ok)
-                         ("reload", request_id, declared_removals)
+                         ("reload", request_id, declared_removals, generation_served_when_asked)
 """
 from __future__ import annotations
 
@@ -37,11 +44,14 @@ import threading
 import time
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from engine.service import metrics
 from engine.service.reload import (ReloadOutcome, _error_json, _policy_files, content_hash, removal_error,
                                    stat_signature, undeclared_removals)
+
+if TYPE_CHECKING:
+    from engine.api import Engine
 
 logger = logging.getLogger("aftersale.service")
 
@@ -59,8 +69,14 @@ class Coordinator:
         self.poll_interval = poll_interval
         self.state_dir = Path(tempfile.mkdtemp(prefix="aftersale-generations-"))
         self.number = 1
+        from engine.policy.memo import DocumentMemo
+
+        self.memo = DocumentMemo()
+        self.engine: Engine | None = None      # the last bundle validated in full; its versions are reused
+        self.last_build: dict[str, Any] = {}    # what the last validation built and reused (tests, logs)
+        self.reloads_run = 0                    # reloads actually run (several triggers may share one)
         self.current_dir, self.source_hash = self._snapshot(1)
-        self.bundle, self.versions = self._validate(self.current_dir)
+        self.bundle, self.versions, self.engine = self._validate(self.current_dir)
         self.bundle_hash = self.bundle.content_hash
         self._bundle_bytes = pickle.dumps(self.bundle)
         self._last_failed: tuple[str, dict[str, Any]] | None = None
@@ -82,17 +98,26 @@ class Coordinator:
             shutil.copy2(path, target / path.name)
         return target, content_hash(target)
 
-    @staticmethod
-    def _validate(directory: Path) -> tuple[Any, list[Any]]:
+    def _validate(self, directory: Path) -> tuple[Any, list[Any], Engine]:
+        """Load, check and build the bundle in `directory` (compile, cross-check, prove outcomes;
+        raises PolicyError), reusing what the last validated engine and the memo have for files
+        whose bytes did not change. The new engine stays open (the caller keeps or closes it)."""
         from engine.api import Engine
-        from engine.policy.bundle import load_directory
 
-        bundle = load_directory(directory)
-        engine = Engine(bundle)  # the full build: compile, cross-check, prove outcomes (raises PolicyError)
+        self.last_build = {}
         try:
-            return bundle, engine.versions()
+            bundle = self.memo.load_directory(directory)
         finally:
-            engine.close()
+            self.last_build = dict(vars(self.memo.stats))
+        engine = Engine(bundle, reuse=self.engine)
+        self.last_build.update(built=engine.built_versions, reused=engine.reused_versions)
+        metrics.count_versions("supervisor", engine)
+        return bundle, engine.versions(), engine
+
+    def _keep(self, engine: Engine) -> None:
+        old, self.engine = self.engine, engine
+        if old is not None and old is not engine:
+            old.close()
 
     # -- triggers ------------------------------------------------------------------------------------
 
@@ -109,6 +134,7 @@ class Coordinator:
 
     def reload(self, reason: str, links: list[Connection], declared: tuple[str, ...] = ()) -> ReloadOutcome:
         outcome = self._reload(reason, links, declared)
+        self.reloads_run += 1
         metrics.RELOADS.labels(outcome.status).inc()
         if outcome.status != "reloaded":
             self._broadcast(links, ("note", outcome.to_json(), reason))
@@ -126,21 +152,24 @@ class Coordinator:
         number = self.number + 1
         directory, source = self._snapshot(number)
         try:
-            bundle, versions = self._validate(directory)
+            bundle, versions, engine = self._validate(directory)
         except Exception as exc:  # noqa: BLE001 - any failure keeps the generation in force
             shutil.rmtree(directory, ignore_errors=True)
             self._last_failed = (source, _error_json(exc))
             return self._failed(self._last_failed[1], reason)
         dropped = undeclared_removals(self.versions, versions, declared)
         if dropped:
+            engine.close()
             shutil.rmtree(directory, ignore_errors=True)
             self._last_failed = (source, removal_error(dropped))
             return self._failed(self._last_failed[1], reason, status="refused")
         data = pickle.dumps(bundle)
         problem = self._hand_over(links, number, data, source, reason)
         if problem:
+            engine.close()
             shutil.rmtree(directory, ignore_errors=True)
             return self._failed({"code": "handover_failed", "message": problem}, reason)
+        self._keep(engine)
         old_dir = self.current_dir
         self.number, self.current_dir, self.source_hash = number, directory, source
         self.bundle, self.versions, self._bundle_bytes = bundle, versions, data
@@ -148,8 +177,9 @@ class Coordinator:
         self._last_failed = None
         metrics.set_bundle(self.bundle_hash, number, (old_hash, number - 1))
         shutil.rmtree(old_dir, ignore_errors=True)
-        logger.warning("reload (%s): every worker serves generation %d, bundle %s", reason, number,
-                       self.bundle_hash[:12])
+        logger.warning("reload (%s): every worker serves generation %d, bundle %s (versions built: %s; reused: %d)",
+                       reason, number, self.bundle_hash[:12], ", ".join(self.last_build.get("built", ())) or "none",
+                       len(self.last_build.get("reused", ())))
         return ReloadOutcome("reloaded", number, self.bundle_hash)
 
     def _failed(self, error: dict[str, Any], reason: str, status: str = "failed", log: bool = True) -> ReloadOutcome:
@@ -216,6 +246,9 @@ class Coordinator:
         return [replies.get(i) for i in range(len(links))]
 
     def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
@@ -276,9 +309,15 @@ class WorkerLink:
             logger.error("generation hand-over failed in this worker", exc_info=task.exception())
 
     async def _prepare(self, number: int, data: bytes, source: str, reason: str) -> None:
+        previous = self.holder.current.engine   # the engine in force: unchanged versions are taken from it
+
         def build() -> Any:
             from engine.api import Engine
-            return Engine(pickle.loads(data), crosscheck_facts=0)  # validated in full by the supervisor
+
+            # validated in full by the supervisor; only versions whose bytes changed are built here
+            engine = Engine(pickle.loads(data), crosscheck_facts=0, reuse=previous)
+            metrics.count_versions("worker", engine)
+            return engine
 
         try:
             engine = await asyncio.get_running_loop().run_in_executor(None, build)
@@ -292,5 +331,5 @@ class WorkerLink:
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        self.conn.send(("reload", request_id, list(declared)))
+        self.conn.send(("reload", request_id, list(declared), self.holder.current.number))
         return await asyncio.wait_for(future, PREPARE_SECONDS + COMMIT_SECONDS + 30)

@@ -15,15 +15,15 @@ from starlette.responses import Response
 
 from engine.core.errors import EngineError, InputError, TicketError
 from engine.rules.durable import FactError
-from engine.service.decision_log import new_decision_id
+from engine.service.decision_record import new_decision_id
 from engine.service.errors import ApiError, from_engine_error, internal_error
 from engine.service.platform_errors import unreadable, unreadable_input
-from engine.service.responses import JSONBytes, json_response
+from engine.service.responses import JSONBytes, dumps, json_response
 from engine.service.state import ServiceState
 from engine.service.validation import read_json
 from engine.core.timeutil import now as wall_clock
 from engine.wechat import platform_view, request_from_platform, ticket_from_platform
-from engine.decisions.results import Result, as_json
+from engine.decisions.results import Result
 
 
 def endpoint(handler: Callable[[Request, ServiceState], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -98,13 +98,16 @@ def _ticket_id(body: dict[str, Any]) -> str | None:
     return ticket.get("ticket_id") if isinstance(ticket, dict) else None
 
 
+def _stamped(result: Result, decision_id: str) -> bytes:
+    """One encode of a typed result with the id appended as its last key (every result is a JSON
+    object and the id is ASCII): the same bytes as encoding its dict with the id added."""
+    return result.to_json_bytes()[:-1] + b',"decision_id":"' + decision_id.encode("ascii") + b'"}'
+
+
 def _answer(result: Any, decision_id: str) -> Response:
     headers = {"x-decision-id": decision_id}
     if isinstance(result, Result):
-        # one encode of the typed result, the id appended as its last key (every result is a JSON
-        # object and the id is ASCII): the same bytes as encoding its dict with the id added
-        body = result.to_json_bytes()[:-1] + b',"decision_id":"' + decision_id.encode("ascii") + b'"}'
-        return JSONBytes(body, headers=headers)
+        return JSONBytes(_stamped(result, decision_id), headers=headers)
     return json_response(result, headers=headers)
 
 
@@ -136,38 +139,40 @@ async def apply(state: ServiceState, body: Any) -> Response:
 async def decide_batch(state: ServiceState, body: Any) -> Response:
     """All items are answered by one engine (one lease), each logged with its own decision_id.
     A bad item (schema) fails the whole request with pointers `/items/<i>/...`; an item the engine
-    refuses (unknown scenario, unknown version) gets its own `error` and the others still answer."""
+    refuses (unknown scenario, unknown version) gets its own `error` and the others still answer.
+    The answers stay typed and each is encoded once, as /v1/decide encodes its one (_stamped):
+    the body is those encodings joined, not a dict of dicts encoded again."""
     holder = state.holder
     assert holder is not None
-    results: list[dict[str, Any]] = []
-    answered: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    results: list[tuple[dict[str, Any], Any]] = []   # (item, its typed decision or its error's dict)
     ticket_refused = False
     with holder.lease() as generation:
         for index, item in enumerate(body["items"]):
             try:
-                result = as_json(generation.engine.decide(item["ticket"], item["actor"], at=item.get("at"),
-                                                          version=item.get("version")))
+                result = generation.engine.decide(item["ticket"], item["actor"], at=item.get("at"),
+                                                  version=item.get("version"))
             except FactError as exc:
-                results.append(_item_error(unreadable_input(item, exc, base=f"/items/{index}")))
-                continue
+                result = _item_error(unreadable_input(item, exc, base=f"/items/{index}"))
             except EngineError as exc:
                 ticket_refused = ticket_refused or isinstance(exc, TicketError)
-                results.append(_item_error(from_engine_error(exc, f"/items/{index}")))
-                continue
-            answered.append((item, result))
-            results.append(result)
+                result = _item_error(from_engine_error(exc, f"/items/{index}"))
+            results.append((item, result))
     if ticket_refused:  # the tickets were left to the engine to validate (validation.py): schema breaks fail it all
         state.validator.recheck("decide-batch", body)
-    for item, result in answered:
+    parts: list[bytes] = []
+    failed = 0
+    for item, result in results:
+        if not isinstance(result, Result):
+            failed += 1
+            parts.append(dumps(result))
+            continue
         decision_id = new_decision_id()
-        result["decision_id"] = decision_id
+        parts.append(_stamped(result, decision_id))
         state.decision_log.record(decision_id=decision_id, kind="decide", body=item, result=result,
-                                  version=(result.get("policy") or {}).get("version"),
-                                  bundle_hash=generation.bundle_hash, actor=item["actor"],
-                                  ticket_id=_ticket_id(item))
-    failed = len(results) - len(answered)
-    return json_response({"count": len(results), "failed": failed, "bundle_hash": generation.bundle_hash,
-                          "results": results})
+                                  version=result["policy"]["version"], bundle_hash=generation.bundle_hash,
+                                  actor=item["actor"], ticket_id=_ticket_id(item))
+    head = dumps({"count": len(results), "failed": failed, "bundle_hash": generation.bundle_hash})
+    return JSONBytes(head[:-1] + b',"results":[' + b",".join(parts) + b"]}")
 
 
 def _item_error(error: ApiError) -> dict[str, Any]:

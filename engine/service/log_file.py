@@ -68,6 +68,7 @@ class LogFile:
         self.rotate_seconds = rotate_seconds
         self.rotations = 0
         self.repairs = 0
+        self.opened = 0          # files opened so far: a change means `fd` names another file
         if target == "-":
             self.fd, self.regular = 1, stat.S_ISREG(os.fstat(1).st_mode)
             self.shared_path = False
@@ -77,6 +78,7 @@ class LogFile:
         self.chunk = 1 << 20 if self.regular else select.PIPE_BUF
 
     def _open(self) -> int:
+        self.opened += 1
         return os.open(self.target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write_lines(self, lines: list[bytes], durable: bool) -> None:

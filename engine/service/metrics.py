@@ -54,6 +54,13 @@ REQUEST_SECONDS = Histogram("aftersale_request_duration_seconds", "Time from req
 RESPONSES = Counter("aftersale_http_responses", "Responses by route and status code", ["route", "status"])
 RELOADS = Counter("aftersale_reloads", "Reload attempts by outcome (reloaded, unchanged, failed, refused)",
                   ["outcome"])
+RELOAD_TRIGGERS = Counter("aftersale_reload_triggers",
+                          "Reload triggers (poll, SIGHUP, POST /admin/reload) received; several coalesce "
+                          "into one reload while one runs", ["source"])
+RELOAD_VERSIONS = Counter("aftersale_reload_versions",
+                          "Policy versions at each reload, by process role (supervisor validates, worker "
+                          "builds) and how: built (its file's bytes changed) or reused (unchanged bytes: its "
+                          "checked, compiled and prepared form kept)", ["role", "how"])
 BUNDLE = Gauge("aftersale_bundle_in_force", "1 for the bundle hash (and generation) a worker serves",
                ["bundle_hash", "generation"], multiprocess_mode="livemax")
 LOG_QUEUE = Gauge("aftersale_decision_log_queue_depth", "Decision-log lines the writer found waiting at its last batch",
@@ -103,3 +110,12 @@ def set_bundle(bundle_hash: str, generation: int, previous: tuple[str, int] | No
     if previous is not None:
         BUNDLE.labels(previous[0], str(previous[1])).set(0)
     BUNDLE.labels(bundle_hash, str(generation)).set(1)
+
+
+def count_versions(role: str, engine: Any) -> None:
+    """How many versions of a newly built engine were built and how many reused (engine/api.py)."""
+    built, reused = len(getattr(engine, "built_versions", ())), len(getattr(engine, "reused_versions", ()))
+    if built:
+        RELOAD_VERSIONS.labels(role, "built").inc(built)
+    if reused:
+        RELOAD_VERSIONS.labels(role, "reused").inc(reused)

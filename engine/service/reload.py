@@ -17,10 +17,24 @@ Safety:
 - The old engine's durable rulesets are released (`Engine.close()`) when its last lease ends, not
   leaked; requests hold leases only while they compute (no await inside), so that is at once in
   practice.
+
+Cost: a reload pays only for what changed. The loader is given the engine in force and a memo of
+the documents it loaded (engine/policy/memo.py): a file whose bytes did not change is not parsed,
+checked or built again; its prepared version (durable rulesets included, this process only) is
+shared by the old and the new engine and closed when the last of them is. The checks that compare
+versions run on the whole new bundle every time.
+
+Triggers coalesce: one reload runs at a time; every trigger that comes while it runs (poll,
+SIGHUP, POST /admin/reload) joins ONE follow-up reload, which reads the directory as it is when it
+starts (so it covers every change made before any of those triggers). Each caller gets the outcome
+of the reload that covered it; "unchanged" from a follow-up whose generation moved on since the
+caller asked is reported as "reloaded" (`covered`): the caller's change is in force, applied by
+the reload that was running when it asked.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -130,6 +144,36 @@ class ReloadOutcome:
         return out
 
 
+def covered(outcome: ReloadOutcome, asked_at: int) -> ReloadOutcome:
+    """The outcome as the caller who asked while generation `asked_at` served should see it: the
+    directory is unchanged since the generation in force, but that generation came after the
+    caller asked, so for the caller the rules were reloaded."""
+    if outcome.status == "unchanged" and outcome.generation > asked_at:
+        return ReloadOutcome("reloaded", outcome.generation, outcome.bundle_hash)
+    return outcome
+
+
+@dataclass
+class TriggerBatch:
+    """The triggers one reload answers: their reasons, the removals any of them declared (a
+    declaration by one admin request is a declaration for the reload that covers it), and whether
+    any forces a rebuild."""
+
+    reasons: list[str] = field(default_factory=list)
+    declared: set[str] = field(default_factory=set)
+    force: bool = False
+
+    def add(self, reason: str, declared: Iterable[str] = (), force: bool = False) -> None:
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        self.declared.update(declared)
+        self.force = self.force or force
+
+    @property
+    def reason(self) -> str:
+        return ", ".join(self.reasons)
+
+
 def _error_json(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, PolicyError):
         return {"code": "PolicyError", "message": f"invalid policy bundle ({len(exc.diagnostics)} problems)",
@@ -165,18 +209,26 @@ class EngineHolder:
     """The current engine of this worker process, its reload history, and the reload machinery."""
 
     rules_dir: Path
-    loader: Callable[[Path], Any]
+    loader: Callable[..., Any]       # loader(rules_dir), or loader(rules_dir, previous_engine) if incremental
+    incremental: bool = False
     current: Generation = field(init=False)
     last_error: dict[str, Any] | None = None
     last_reload: dict[str, Any] | None = None
+    reloads_run: int = 0             # reloads actually run (triggers coalesce: see the module's doc)
     _lock: asyncio.Lock | None = None
     _last_failed_hash: str | None = None
     _staged: Generation | None = None
+    _running: asyncio.Future[None] | None = None
+    _batch: tuple[TriggerBatch, asyncio.Future[ReloadOutcome]] | None = None       # the one running
+    _follow_up: tuple[TriggerBatch, asyncio.Future[ReloadOutcome]] | None = None   # the one waiting
 
     @classmethod
-    def start(cls, rules_dir: Path, loader: Callable[[Path], Any], engine: Any = None) -> "EngineHolder":
-        """Load synchronously (startup: a worker with no valid policy must not start)."""
-        holder = cls(Path(rules_dir), loader)
+    def start(cls, rules_dir: Path, loader: Callable[..., Any], engine: Any = None,
+              incremental: bool = False) -> "EngineHolder":
+        """Load synchronously (startup: a worker with no valid policy must not start).
+        `incremental`: the loader takes the engine in force as a second argument and rebuilds only
+        what changed (app.py)."""
+        holder = cls(Path(rules_dir), loader, incremental)
         source = content_hash(holder.rules_dir)
         engine = engine if engine is not None else loader(holder.rules_dir)
         holder.current = Generation(1, engine, source, _utc_now())
@@ -188,14 +240,54 @@ class EngineHolder:
         return Lease(self.current)
 
     async def reload(self, reason: str, force: bool = False, declared_removals: Iterable[str] = ()) -> ReloadOutcome:
-        outcome = await self._reload(reason, force, tuple(declared_removals))
-        metrics.RELOADS.labels(outcome.status).inc()
-        return outcome
+        """Reload now, or join the follow-up of the reload running (module doc: triggers coalesce)."""
+        asked_at = self.current.number
+        metrics.RELOAD_TRIGGERS.labels(reason).inc()
+        loop = asyncio.get_running_loop()
+        if self._running is None:
+            self._batch = (TriggerBatch(), loop.create_future())
+            entry = self._batch
+            self._running = asyncio.ensure_future(self._run_batches())
+        else:
+            if self._follow_up is None:
+                self._follow_up = (TriggerBatch(), loop.create_future())
+            entry = self._follow_up
+        entry[0].add(reason, declared_removals, force)
+        # shielded: a caller that gives up (client gone) must not cancel the reload the others wait on
+        return covered(await asyncio.shield(entry[1]), asked_at)
+
+    async def stop_reloads(self) -> None:
+        """Shutdown: cancel the reload running, if any (its waiters are cancelled with it)."""
+        running = self._running
+        if running is not None:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await running
+
+    async def _run_batches(self) -> None:
+        try:
+            while self._batch is not None:
+                batch, future = self._batch
+                try:
+                    outcome = await self._reload(batch.reason, batch.force, tuple(sorted(batch.declared)))
+                except Exception as exc:  # noqa: BLE001 - handed to every caller of this batch
+                    future.set_exception(exc)
+                else:
+                    self.reloads_run += 1
+                    metrics.RELOADS.labels(outcome.status).inc()
+                    future.set_result(outcome)
+                self._batch, self._follow_up = self._follow_up, None
+        finally:
+            self._running = None
+            for entry in (self._batch, self._follow_up):   # cancelled (shutdown): no caller waits forever
+                if entry is not None and not entry[1].done():
+                    entry[1].cancel()
+            self._batch = self._follow_up = None
 
     async def _reload(self, reason: str, force: bool, declared: tuple[str, ...]) -> ReloadOutcome:
         if self._lock is None:
             self._lock = asyncio.Lock()
-        async with self._lock:  # one reload at a time; a second trigger waits, then sees "unchanged"
+        async with self._lock:  # one reload at a time (reload() already coalesces; this is the guarantee)
             source = content_hash(self.rules_dir)
             if not force and source == self.current.source_hash:
                 # back to (or still at) exactly what is served: an earlier failure no longer applies
@@ -208,8 +300,9 @@ class EngineHolder:
                 return ReloadOutcome("refused" if refused else "failed", self.current.number,
                                      self.current.bundle_hash, self.last_error)
             loop = asyncio.get_running_loop()
+            load_args = (self.rules_dir, self.current.engine) if self.incremental and not force else (self.rules_dir,)
             try:
-                engine = await loop.run_in_executor(None, self.loader, self.rules_dir)
+                engine = await loop.run_in_executor(None, self.loader, *load_args)
             except Exception as exc:  # noqa: BLE001 - any failure keeps the old engine
                 self._last_failed_hash = source
                 self.last_error = dict(_error_json(exc), at=_utc_now(), reason=reason)
@@ -222,6 +315,7 @@ class EngineHolder:
             if dropped:
                 _close(Generation(0, engine, source, _utc_now()))
                 return self.refuse(reason, source, removal_error(dropped))
+            metrics.count_versions("worker", engine)
             old = self.current
             self.current = Generation(old.number + 1, engine, source, _utc_now())
             self.last_error = None

@@ -24,7 +24,12 @@ import signal
 import socket
 import time
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when running: engine.service.reload imports the metrics (cli/serve.py sets their directory first)
+    from engine.service.reload import TriggerBatch
+
+ReloadRequest = tuple[Connection, int, tuple[str, ...], int]   # pipe, request id, declared removals, generation asked under
 
 logger = logging.getLogger("aftersale.service")
 
@@ -154,43 +159,73 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
         for index in range(len(self.sockets)):
             self._start(index)
+        from engine.service.reload import TriggerBatch
+
         exit_code = 0
         try:
             while not self.stopping:
-                self._serve_messages(wait(self.live_links(), timeout=0.2))
+                requests = self._serve_messages(wait(self.live_links(), timeout=0.2))
+                batch = TriggerBatch()
                 while self.pending:
                     signum = self.pending.pop(0)
                     if signum == signal.SIGHUP:
-                        self.coordinator.reload("SIGHUP", self.live_links())
+                        batch.add("SIGHUP")
                     else:
                         self.stopping = True
                 if self.stopping:
                     break
                 if self.coordinator.poll_due():
-                    self.coordinator.reload("rules directory changed", self.live_links())
+                    batch.add("rules directory changed")
+                if requests or batch.reasons:
+                    self._reload(batch, requests)
                 exit_code = self._keep_workers_alive()
         finally:
             self._stop_all()
             self.coordinator.close()
         return exit_code
 
-    def _serve_messages(self, ready: list[Any]) -> None:
-        messages = []
+    def _serve_messages(self, ready: list[Any]) -> list[ReloadRequest]:
+        """Everything the workers sent (each pipe drained, and what arrived during the last
+        exchange): hellos are answered at once; the reload requests are returned, to be answered
+        by one reload together."""
+        messages: list[tuple[Connection, Any]] = []
         for conn in ready:
             try:
-                messages.append((conn, conn.recv()))
+                while True:
+                    messages.append((conn, conn.recv()))
+                    if not conn.poll():
+                        break
             except (EOFError, OSError):
                 continue  # a worker died: _keep_workers_alive restarts it
+        requests: list[ReloadRequest] = []
         while messages or self.coordinator.deferred:
             conn, message = messages.pop(0) if messages else self.coordinator.deferred.pop(0)
             if message[0] == "hello":
                 self.coordinator.bring_up_to_date(conn, message[1])
             elif message[0] == "reload":
-                outcome = self.coordinator.reload("POST /admin/reload", self.live_links(), tuple(message[2]))
-                try:
-                    conn.send(("reload_result", message[1], outcome.to_json()))
-                except OSError:
-                    pass
+                asked_at = message[3] if len(message) > 3 else self.coordinator.number
+                requests.append((conn, message[1], tuple(message[2]), asked_at))
+        return requests
+
+    def _reload(self, batch: TriggerBatch, requests: list[ReloadRequest]) -> None:
+        """One reload for every trigger gathered since the last: SIGHUP, the poll, and the admin
+        requests of every worker (the ones that came while a reload ran wait here together: one
+        follow-up covers them all). Each request is answered with the outcome as seen from the
+        generation it was asked under (reload.covered)."""
+        from engine.service import metrics
+        from engine.service.reload import covered
+
+        for reason in batch.reasons:
+            metrics.RELOAD_TRIGGERS.labels(reason).inc()
+        for _, _, declared, _ in requests:
+            metrics.RELOAD_TRIGGERS.labels("POST /admin/reload").inc()
+            batch.add("POST /admin/reload", declared)
+        outcome = self.coordinator.reload(batch.reason, self.live_links(), tuple(sorted(batch.declared)))
+        for conn, request_id, _, asked_at in requests:
+            try:
+                conn.send(("reload_result", request_id, covered(outcome, asked_at).to_json()))
+            except OSError:
+                pass
 
     def _keep_workers_alive(self) -> int:
         now = time.monotonic()

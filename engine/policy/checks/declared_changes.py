@@ -12,6 +12,7 @@ A bundle check: it needs every version at once, so it runs after each file passe
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable
 
 from engine.core import idpaths
@@ -118,8 +119,30 @@ def check_bundle(documents: Iterable[Any]) -> list[Diagnostic]:
     ordered = sorted(documents, key=lambda d: (_effective(d), str(_data(d).get("version", ""))))
     out: list[Diagnostic] = []
     for older, newer in zip(ordered, ordered[1:]):
-        out.extend(check_pair(older, newer))
+        out.extend(_remembered_pair(older, newer))
     return out
+
+
+# A hot reload after one file changed re-checks the bundle; of its adjacent pairs only the one or
+# two next to the changed file can say anything new. A pair's diagnostics depend on the two
+# documents' bytes and names alone, so they are remembered per (PolicyDocument.key, key) — only for
+# documents read from files (a `digest`); a few recent pairs, enough for a reload's bundle.
+_PAIRS: dict[tuple[Any, Any], tuple[str, list[Diagnostic]]] = {}
+_PAIRS_KEPT = 64
+
+
+def _remembered_pair(older: Any, newer: Any) -> list[Diagnostic]:
+    if not (getattr(older, "digest", "") and getattr(newer, "digest", "")):
+        return check_pair(older, newer)
+    key = (older.key, newer.key)
+    file = _filename(newer)
+    found = _PAIRS.get(key)
+    if found is None:
+        if len(_PAIRS) >= _PAIRS_KEPT:
+            _PAIRS.clear()
+        found = _PAIRS[key] = (file, check_pair(older, newer))
+    was, problems = found
+    return [replace(p, file=file) if p.file == was else p for p in problems] if was != file else list(problems)
 
 
 
