@@ -4,10 +4,12 @@ flat: a worker holds one partition at a time), the Parquet size of the per-ticke
 
     .venv/bin/python bench/bench_impact.py                      # 10^5 and 10^6 tickets, 1 and 2 workers
     .venv/bin/python bench/bench_impact.py --sizes 100000 --workers 1,2
+    .venv/bin/python bench/bench_impact.py --ship-tickets       # the client ships the tickets (no shared FS)
 
 Each measurement starts a fresh LocalCluster (1 thread per worker process), registers the engine
 plugin (the engine build is timed apart, it is paid once per worker), then times the replay of the
 whole corpus with `--out` (differences written as Parquet, the full job), 2024-03-22 → 2024-04-22.
+The workers read the corpus files themselves (they are on this machine) unless --ship-tickets.
 The corpora are made once with `aftersale corpus` (on the cluster) and kept in --data.
 Read the ratios, not the absolute rates, on a machine shared with other work: the load average
 before and after is printed with the figures.
