@@ -79,7 +79,7 @@ class DocumentMemo:
         cached = self._checked.get(document.key) if document.digest else None
         if cached is None:
             self.stats.checked += 1
-            problems = check_document(document)
+            problems = check_document(document, fast_schema=True)
             if document.digest:
                 self._checked[document.key] = (document.file, problems)
             return list(problems)
