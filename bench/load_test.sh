@@ -15,9 +15,15 @@
 #   DECISION_LOG_MODE=best-effort DECISION_LOG=/tmp/d.jsonl bench/load_test.sh
 #   KILL_AFTER=4 bench/load_test.sh         # SIGKILL one worker 4 s into the run
 #   RELOAD_EVERY=0.6 bench/load_test.sh     # POST /admin/reload every 0.6 s (100 a minute) meanwhile
-#                                           # (RELOAD_TOUCH=1: and change a policy file each time;
-#                                           # needs RULES= a copy). Prints a RELOADS line: triggers,
-#                                           # answers by status, HTTP codes, reloads run, generation
+#                                           # (RELOAD_TOUCH=comment|message|condition: and edit the newest
+#                                           # policy file before each trigger; needs RULES= a copy of rules/):
+#                                           #   comment   its last (comment) line rewritten (1 means this)
+#                                           #   message   a deny message rewritten (a declared rule of that version)
+#                                           #   condition limits.tracking_fixes set to a value not used before in the
+#                                           #             run (a rule's condition compares with it: the cross-check
+#                                           #             must run again each time)
+#                                           # Prints a RELOADS line: triggers, answers by status, HTTP codes,
+#                                           # reloads run, generation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,14 +81,34 @@ if [[ -n "${SLOWLORIS:-}" ]]; then
 fi
 if [[ -n "${RELOAD_EVERY:-}" ]]; then
   reloads=$(mktemp -d /tmp/aftersale-reloads.XXXXXX)
+  touch_kind=${RELOAD_TOUCH:-0}
+  [[ "$touch_kind" == 1 ]] && touch_kind=comment
+  case "$touch_kind" in
+    0|comment|message|condition) ;;
+    *) echo "load_test.sh: RELOAD_TOUCH must be comment, message or condition (1 = comment)" >&2; exit 2 ;;
+  esac
+  if [[ "$touch_kind" != 0 && -z "${RULES:-}" ]]; then
+    echo "load_test.sh: RELOAD_TOUCH edits policy files: give RULES= a copy of rules/" >&2; exit 2
+  fi
+  f=$(ls "${RULES:-rules}"/*.yaml | tail -1)
+  # each edit keeps the policy valid (the rule and the limit are declared changes of the newest
+  # version, 2024-05-31) and removes no version; a kind whose target is missing stops the run here
+  message_line='^\(      message: 帮买家修改退货物流的机会已用完\).*$'
+  limit_line='^\(  tracking_fixes: {value: \)[0-9]*'
+  case "$touch_kind" in
+    comment) echo "# reload 0" >> "$f" ;;
+    message) grep -q "$message_line" "$f" || { echo "load_test.sh: no '$message_line' in $f" >&2; exit 2; } ;;
+    condition) grep -q "$limit_line" "$f" || { echo "load_test.sh: no '$limit_line' in $f" >&2; exit 2; } ;;
+  esac
   (
     n=0 t=0
-    f=$(ls "${RULES:-rules}"/*.yaml | tail -1)
-    [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]] && echo "# reload 0" >> "$f"
     while true; do
-      if [[ "${RELOAD_TOUCH:-0}" == 1 && -n "${RULES:-}" ]]; then  # a real change: the last (comment) line rewritten
-        n=$((n + 1)); sed -i '$d' "$f"; echo "# reload $n" >> "$f"
-      fi
+      n=$((n + 1))
+      case "$touch_kind" in
+        comment) sed -i '$d' "$f"; echo "# reload $n" >> "$f" ;;              # the last (comment) line
+        message) sed -i "s/$message_line/\1（修订 $n）/" "$f" ;;                # the text a merchant reads
+        condition) sed -i "s/$limit_line/\1$((2 + n))/" "$f" ;;                # what a condition compares with
+      esac
       # in the background: the triggers keep their rate even when a reload takes longer than the interval;
       # each answer body kept (its "status": reloaded / unchanged / ...) for the RELOADS line
       t=$((t + 1)); echo "$t" >> "$reloads/sent"

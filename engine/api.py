@@ -96,7 +96,7 @@ _SHARES = _Shares()
 
 class Engine:
     def __init__(self, bundle: Bundle, crosscheck_facts: int = ENGINE_CROSSCHECK_FACTS,
-                 reuse: "Engine | None" = None) -> None:
+                 reuse: "Engine | None" = None, check_outcomes: bool = True) -> None:
         """Build every version of a loaded bundle through the pipeline (engine/pipeline/stages.py:
         model, compile, open, cross-check, outcome completeness, prepare). Raises PolicyError,
         holding no engine state, if any version fails.
@@ -105,24 +105,28 @@ class Engine:
         from the very same file bytes (`PolicyDocument.key`), with at least this cross-check, are
         taken as they are rather than built again; only versions whose bytes changed go through
         the pipeline. What compares versions (bundle checks, the bundle hash, the version order)
-        comes from `bundle`, always. `built_versions` / `reused_versions` say which was which."""
+        comes from `bundle`, always. `built_versions` / `reused_versions` say which was which.
+
+        `crosscheck_facts=0, check_outcomes=False`: the bundle's bytes were proved by another build
+        (a service worker: its supervisor validated them); see pipeline.stages.build_version."""
         self.bundle = bundle
         self.bundle_hash: str = bundle.content_hash
         self._prepared: dict[str, PreparedVersion] = {}
         self._keys: dict[tuple[str, str], str] = {}   # PolicyDocument.key → version
         self._crosscheck_facts = crosscheck_facts
+        self._checked_outcomes = check_outcomes
         self._closed = False
         built: list[str] = []
         reused: list[str] = []
         problems: list[Diagnostic] = []
         try:
             for document in bundle.documents:
-                prepared = reuse._share(document, crosscheck_facts) if reuse is not None else None
+                prepared = reuse._share(document, crosscheck_facts, check_outcomes) if reuse is not None else None
                 if prepared is not None:
                     reused.append(prepared.version)
                 else:
                     try:
-                        prepared = build_version(document, crosscheck_facts)
+                        prepared = build_version(document, crosscheck_facts, check_outcomes)
                     except PolicyError as exc:
                         problems += exc.diagnostics
                         continue
@@ -143,11 +147,15 @@ class Engine:
         self._starts = [p.policy.effective_from.timestamp() for p in ordered]
         self._windows = [p.policy.timeouts.buyer_response_hours for p in ordered]
 
-    def _share(self, document: PolicyDocument, crosscheck_facts: int) -> PreparedVersion | None:
+    def _share(self, document: PolicyDocument, crosscheck_facts: int,
+               check_outcomes: bool = True) -> PreparedVersion | None:
         """This engine's version built from `document`'s exact bytes, now also held by the caller;
-        None if there is none, it was cross-checked less than asked, or this engine is closed."""
+        None if there is none, it was proved less than asked (cross-check, outcomes), or this
+        engine is closed."""
         version = self._keys.get(document.key) if document.digest else None
         if version is None or self._closed or self._crosscheck_facts < crosscheck_facts:
+            return None
+        if check_outcomes and not self._checked_outcomes:
             return None
         prepared = self._prepared.get(version)
         if prepared is None or not _SHARES.acquire(prepared):

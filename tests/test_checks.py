@@ -12,6 +12,7 @@ import pytest
 from engine.policy import checks
 from engine.core import vocabulary
 from engine.policy.bundle import load_directory, load_files
+from engine.policy.memo import DocumentMemo
 from engine.core.problems import Diagnostic
 from engine.core.errors import PolicyError
 from engine.core.factnames import FACTS
@@ -31,6 +32,10 @@ def broken(tmp_path: Path, *edits: tuple[str, str], name: str = "2024-03-22.yaml
     path.write_text(text, "utf-8")
     with pytest.raises(PolicyError) as caught:
         load_files([path])
+    # the way a hot reload loads it (DocumentMemo: the compiled schema validator first) says the same
+    with pytest.raises(PolicyError) as remembered:
+        DocumentMemo().load_directory(tmp_path)
+    assert remembered.value.diagnostics == caught.value.diagnostics
     return text, caught.value.diagnostics
 
 

@@ -7,7 +7,9 @@ A `DocumentMemo` keeps, per (file name, sha256 of its bytes) — `PolicyDocument
 document and what the document checks (schema, meaning) said about it. A file whose bytes did not
 change is neither parsed nor checked again; the checks that compare versions (`check_bundle`:
 duplicates, order, declared changes) always run on the whole bundle, since any version beside
-them may have changed. Only successes of parsing are kept (a file that does not parse is read
+them may have changed. A document checked anew here takes the schema's fast path (a compiled
+validator first, the full error listing only if it refuses: engine/policy/checks/schema.py), since
+a long-lived process wins back its one-time compile at the next reload. Only successes of parsing are kept (a file that does not parse is read
 again next time); check results are kept whatever they say (they depend on the bytes alone).
 
 One memo per process and per rules directory (the supervisor's, or a single worker's holder);
@@ -79,7 +81,7 @@ class DocumentMemo:
         cached = self._checked.get(document.key) if document.digest else None
         if cached is None:
             self.stats.checked += 1
-            problems = check_document(document)
+            problems = check_document(document, fast_schema=True)
             if document.digest:
                 self._checked[document.key] = (document.file, problems)
             return list(problems)

@@ -4,10 +4,25 @@
 (integer operand −1, =, +1; each string literal and two strings no rule names; both booleans;
 fact-vs-fact comparisons near equality; sometimes a fact left out), and `crosscheck` compares the
 two evaluators over any iterable of fact dicts. `aftersale validate` calls both.
+
+`PASSED_CROSSCHECKS` remembers, per process, the cross-checks that found no disagreement, keyed
+by a hash of exactly what the outcome depends on (`crosscheck_key`): the compiled conditions (the
+durable ruleset definitions, the actor/action gate rulesets, each live rule's id, stage, order,
+durable expression and Python expression, the dropped rules), the fact types and the facts each
+ruleset reads, and the fact count and seed. Effects, messages, reasons, titles, comments — what a
+policy edit most often changes — are not compiled into a condition, so a hot reload after such an
+edit does not run the 500 generated facts through both evaluators again: the same definitions in
+the same durable_rules build of this process fire the same rules (the generator is seeded). An
+edit to any condition, a limit or threshold a condition uses, a rule's order or a fact type gives
+another key and runs it. A disagreement is never remembered (it is re-run, and refused, each time).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import random
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -62,6 +77,61 @@ def crosscheck(compiled: DurableEvaluator, facts_iter: Iterable[Mapping[str, Any
 def crosscheck_policy(compiled: DurableEvaluator, count: int = 3000, seed: int = 0) -> list[Mismatch]:
     """`crosscheck` over `generate_facts(compiled, count, seed)`: what `aftersale validate` runs."""
     return crosscheck(compiled, generate_facts(compiled, count=count, seed=seed))
+
+
+def crosscheck_key(compiled: CompiledPolicy, count: int, seed: int) -> str:
+    """sha256 of everything `crosscheck_policy(compiled, count, seed)`'s outcome depends on (see the
+    module's docstring), and of nothing else: no effect, message or ruleset name."""
+    inputs = {
+        "rules": [(r.id, r.stage, r.index, r.dropped, r.durable_name, r.condition, r.python)
+                  for r in compiled.rules.values()],
+        "definitions": compiled.definitions,
+        "actor_definitions": compiled.actor_definitions,
+        "durable_names": compiled.durable_names,
+        "fact_types": compiled.fact_types,
+        "reads": {key: compiled.reads(key) for key in [*compiled.definitions, *compiled.actor_definitions]},
+        "count": count,
+        "seed": seed,
+    }
+    text = json.dumps(inputs, ensure_ascii=False, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class PassedCrosschecks:
+    """The keys (`crosscheck_key`) of cross-checks that passed in this process, the newest
+    `size` kept. A lock: engines are built in a thread (service reloads). `runs` / `remembered`
+    count what `check` did (tests and the reload log read them)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._passed: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+        self.runs = 0
+        self.remembered = 0
+
+    def check(self, compiled: DurableEvaluator, count: int, seed: int = 0) -> list[Mismatch]:
+        """`crosscheck_policy(compiled, count, seed)`, or [] at once if the same inputs passed."""
+        key = crosscheck_key(compiled.compiled, count, seed)
+        with self._lock:
+            if key in self._passed:
+                self._passed.move_to_end(key)
+                self.remembered += 1
+                return []
+            self.runs += 1
+        found = crosscheck_policy(compiled, count=count, seed=seed)
+        if not found:
+            with self._lock:
+                self._passed[key] = None
+                while len(self._passed) > self._size:
+                    self._passed.popitem(last=False)
+        return found
+
+    def forget(self) -> None:
+        with self._lock:
+            self._passed.clear()
+
+
+PASSED_CROSSCHECKS = PassedCrosschecks()
 
 
 def _fact_specs() -> dict[str, FactSpec]:

@@ -50,12 +50,13 @@ def bundle_checks() -> tuple[BundleCheck, ...]:
     return tuple(_BUNDLE_CHECKS)
 
 
-def check_document(document: Any) -> list[Diagnostic]:
+def check_document(document: Any, fast_schema: bool = False) -> list[Diagnostic]:
     """Every problem in one document: the schema's if any (then meaning is not checked: the
-    semantic checks rely on the shape), else every registered document check's."""
+    semantic checks rely on the shape), else every registered document check's. `fast_schema`:
+    the compiled schema validator first (engine/policy/checks/schema.py; same diagnostics)."""
     from engine.policy.checks.schema import schema_diagnostics
 
-    problems = list(schema_diagnostics(document))
+    problems = list(schema_diagnostics(document, fast=fast_schema))
     if problems:
         return problems
     for check in _DOCUMENT_CHECKS:
