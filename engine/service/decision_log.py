@@ -181,7 +181,10 @@ class DecisionLog:
     def _write_on_loop(self) -> None:
         """The lines this loop iteration recorded, in one batch (scheduled by the first of them)."""
         batch, self._loop_lines = self._loop_lines, []
-        if not batch or self.file is None:
+        if not batch:
+            return
+        if self.file is None:  # closed meanwhile (shutdown): these decisions are not answered
+            self._settle(batch, LogUnavailable("the decision log is closed"))
             return
         if len(batch) > MAX_QUEUE or sum(len(b) for _, b in self._unsynced) > MAX_QUEUE:
             self._failed(batch, OSError("decision log queue full"))
