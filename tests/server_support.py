@@ -1,7 +1,9 @@
 """The one way the suite starts the real service: `aftersale serve --port 0` in a subprocess,
-spoken to over HTTP (tests/test_service.py, tests/test_policy_cases_http.py)."""
+spoken to over HTTP (tests/test_service.py, tests/test_policy_cases_http.py); and `Recorder`, which
+keeps an engine's last answer as plain JSON so a library's and a service's can be compared whole."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +14,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from engine.core.errors import EngineError
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "rules"
@@ -98,3 +102,61 @@ def error_of(response: httpx.Response, status: int) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     return response.json()["error"]
+
+
+class Recorder:
+    """Passes the runner's questions on and keeps the last answer, or the exception raised, as
+    plain JSON, so that the library's and the service's can be compared whole."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.last = engine, None
+
+    def __getattr__(self, name):  # versions, compiled
+        return getattr(self.engine, name)
+
+    def _record(self, method, *args, **kwargs):
+        try:
+            answer = getattr(self.engine, method)(*args, **kwargs)
+        except EngineError as exc:
+            self.last = {"raised": type(exc).__name__, "message": str(exc), "problems": getattr(exc, "problems", None)}
+            raise
+        self.last = json.loads(json.dumps(answer.to_json() if hasattr(answer, "to_json") else answer, ensure_ascii=False))
+        return answer
+
+    def decide(self, *args, **kwargs):
+        return self._record("decide", *args, **kwargs)
+
+    def check(self, *args, **kwargs):
+        return self._record("check", *args, **kwargs)
+
+    def apply(self, *args, **kwargs):
+        return self._record("apply", *args, **kwargs)
+
+
+def ready_of_every_worker(server: Server, workers: int = 2, *, all_seen: bool = False) -> dict[int, dict]:
+    """/readyz of each worker, by pid (new connections land on either worker). `all_seen`: assert
+    that every worker answered."""
+    seen: dict[int, dict] = {}
+    for _ in range(40):
+        body = httpx.get(server.url + "/readyz", headers={"connection": "close", **ADMIN}).json()
+        seen[body["pid"]] = body
+        if len(seen) == workers:
+            break
+    if all_seen:
+        assert len(seen) == workers
+    return seen
+
+
+def metric_samples(url: str) -> dict[tuple, float]:
+    """/metrics parsed: (sample name, sorted labels) → value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url + "/metrics", headers={"connection": "close"}).text
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def total(samples: dict[tuple, float], name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels`."""
+    return sum(value for (sample, pairs), value in samples.items()
+               if sample == name and all(dict(pairs).get(k) == v for k, v in labels.items()))

@@ -12,7 +12,7 @@ import json
 import shutil
 
 import pytest
-from server_support import RULES, Server
+from server_support import RULES, Recorder, Server
 
 from engine.api import Engine
 from engine.cli.main import main
@@ -50,35 +50,6 @@ def remote(server, library):
 @pytest.fixture(scope="module")
 def known_rules(library):
     return all_rule_ids(library)
-
-
-class Recorder:
-    """Passes the runner's questions on and keeps the last answer, or the exception raised, as
-    plain JSON, so that the library's and the service's can be compared whole."""
-
-    def __init__(self, engine) -> None:
-        self.engine, self.last = engine, None
-
-    def __getattr__(self, name):  # versions, compiled
-        return getattr(self.engine, name)
-
-    def _record(self, method, *args, **kwargs):
-        try:
-            answer = getattr(self.engine, method)(*args, **kwargs)
-        except EngineError as exc:
-            self.last = {"raised": type(exc).__name__, "message": str(exc), "problems": getattr(exc, "problems", None)}
-            raise
-        self.last = json.loads(json.dumps(answer.to_json() if hasattr(answer, "to_json") else answer, ensure_ascii=False))
-        return answer
-
-    def decide(self, *args, **kwargs):
-        return self._record("decide", *args, **kwargs)
-
-    def check(self, *args, **kwargs):
-        return self._record("check", *args, **kwargs)
-
-    def apply(self, *args, **kwargs):
-        return self._record("apply", *args, **kwargs)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"http:{c.name}" for c in CASES])

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import threading
 from pathlib import Path
 
 import httpx
 import pytest
-from server_support import ADMIN, AT, LATEST, REJECT_MESSAGE, RULES, TICKET, Server, copy_rules, error_of
+from server_support import (ADMIN, AT, LATEST, REJECT_MESSAGE, RULES, TICKET, Recorder, Server, copy_rules, error_of,
+                            metric_samples, ready_of_every_worker, total)
 
 from engine.api import Engine
-from engine.core.errors import EngineError, PolicyError
+from engine.core.errors import PolicyError
 from engine.policy.bundle import load_directory
 from engine.policy.checks.declared_changes import _PAIRS
 from engine.policy.memo import DocumentMemo
@@ -62,34 +62,6 @@ def reject_message(engine) -> str:
     answer = engine.decide(copy.deepcopy(TICKET), "merchant", at=AT)   # a Decision, or JSON over HTTP
     answer = answer.to_json() if hasattr(answer, "to_json") else answer
     return answer["actions"]["reject"]["denials"][0]["message"]
-
-
-class Recorder:
-    """The last answer (or exception) of an engine, as plain JSON (tests/test_policy_cases_http.py)."""
-
-    def __init__(self, engine) -> None:
-        self.engine, self.last = engine, None
-
-    def __getattr__(self, name):
-        return getattr(self.engine, name)
-
-    def _record(self, method, *args, **kwargs):
-        try:
-            answer = getattr(self.engine, method)(*args, **kwargs)
-        except EngineError as exc:
-            self.last = {"raised": type(exc).__name__, "message": str(exc), "problems": getattr(exc, "problems", None)}
-            raise
-        self.last = json.loads(json.dumps(answer.to_json() if hasattr(answer, "to_json") else answer, ensure_ascii=False))
-        return answer
-
-    def decide(self, *args, **kwargs):
-        return self._record("decide", *args, **kwargs)
-
-    def check(self, *args, **kwargs):
-        return self._record("check", *args, **kwargs)
-
-    def apply(self, *args, **kwargs):
-        return self._record("apply", *args, **kwargs)
 
 
 def answers_differ(engine, fresh) -> list[str]:
@@ -320,19 +292,6 @@ def test_a_change_made_during_a_reload_is_loaded_by_the_one_follow_up(rules):
 
 # -- over HTTP: two workers, polling off ---------------------------------------------------------------
 
-def metric_samples(url: str) -> dict[tuple, float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = httpx.get(url + "/metrics", headers={"connection": "close"}).text
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
-
-
-def total(samples: dict[tuple, float], name: str, **labels: str) -> float:
-    return sum(value for (sample, pairs), value in samples.items()
-               if sample == name and all(dict(pairs).get(k) == v for k, v in labels.items()))
-
-
 def delta(before: dict, after: dict, name: str, **labels: str) -> float:
     return total(after, name, **labels) - total(before, name, **labels)
 
@@ -374,18 +333,7 @@ def test_concurrent_admin_reloads_during_a_changed_reload_make_at_most_two_and_a
     assert delta(before, after, "aftersale_reload_triggers_total", source="POST /admin/reload") == 8
     assert 1 <= delta(before, after, "aftersale_reloads_total") <= 2
     assert delta(before, after, "aftersale_reloads_total", outcome="reloaded") == 1
-    assert {r["generation"] for r in ready_of_every_worker(pair).values()} == {before_generation + 1}
-
-
-def ready_of_every_worker(server: Server, workers: int = 2) -> dict[int, dict]:
-    seen: dict[int, dict] = {}
-    for _ in range(40):
-        body = httpx.get(server.url + "/readyz", headers={"connection": "close", **ADMIN}).json()
-        seen[body["pid"]] = body
-        if len(seen) == workers:
-            break
-    assert len(seen) == workers
-    return seen
+    assert {r["generation"] for r in ready_of_every_worker(pair, all_seen=True).values()} == {before_generation + 1}
 
 
 def test_a_changed_reload_builds_only_the_changed_files_and_serves_what_a_fresh_engine_would(pair):
@@ -404,7 +352,7 @@ def test_a_changed_reload_builds_only_the_changed_files_and_serves_what_a_fresh_
 
     fresh = Engine.from_directory(pair.rules)
     try:
-        assert {r["bundle_hash"] for r in ready_of_every_worker(pair).values()} == {fresh.bundle_hash}
+        assert {r["bundle_hash"] for r in ready_of_every_worker(pair, all_seen=True).values()} == {fresh.bundle_hash}
         with HttpEngine(pair.url, local=fresh) as remote:
             assert reject_message(remote) == NEW_MESSAGE
             assert answers_differ(remote, fresh) == []
@@ -416,7 +364,7 @@ def test_a_changed_reload_builds_only_the_changed_files_and_serves_what_a_fresh_
     error = error_of(httpx.post(pair.url + "/admin/reload", headers=ADMIN, timeout=120), 422)
     assert [(p["code"], Path(p["file"]).name, p["line"]) for p in error["problems"]] == \
            [("bad_format", path.name, line)]
-    assert {r["bundle_hash"] for r in ready_of_every_worker(pair).values()} == {fresh.bundle_hash}
+    assert {r["bundle_hash"] for r in ready_of_every_worker(pair, all_seen=True).values()} == {fresh.bundle_hash}
 
 
 def test_one_worker_reloads_incrementally_too(tmp_path):

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server_support import ADMIN, AT, LATEST, REJECT_MESSAGE, TICKET, Server, copy_rules, error_of
+from server_support import (ADMIN, AT, LATEST, REJECT_MESSAGE, TICKET, Server, copy_rules, error_of, metric_samples,
+                            ready_of_every_worker, total)
 
 
 # -- reload: SIGHUP and admin (one worker, no polling) ---------------------------------------------
@@ -164,16 +165,6 @@ class Load:
             thread.join()
 
 
-def ready_of_every_worker(server: Server, workers: int = 2) -> dict[int, dict]:
-    seen: dict[int, dict] = {}
-    for _ in range(40):
-        body = httpx.get(server.url + "/readyz", headers={"connection": "close", **ADMIN}).json()
-        seen[body["pid"]] = body
-        if len(seen) == workers:
-            break
-    return seen
-
-
 def test_broken_rules_keep_the_old_policy_serving_under_load(fleet):
     path = fleet.rules / f"{LATEST}.yaml"
     original = path.read_text(encoding="utf-8")
@@ -259,19 +250,6 @@ def test_removing_a_version_in_force_needs_a_declaration_in_every_worker(fleet):
     assert all(LATEST not in r["versions"] and r["last_reload_error"] is None for r in moved.values())
     path.write_bytes(saved)  # adding a version back needs no declaration
     wait_for(lambda: all(LATEST in r["versions"] for r in ready_of_every_worker(fleet).values()), what="restore")
-
-
-def metric_samples(url: str) -> dict[tuple, float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = httpx.get(url + "/metrics", headers={"connection": "close"}).text
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
-
-
-def total(samples: dict[tuple, float], name: str, **labels: str) -> float:
-    return sum(value for (sample, pairs), value in samples.items()
-               if sample == name and all(dict(pairs).get(k) == v for k, v in labels.items()))
 
 
 def test_metrics_are_summed_across_workers(fleet):

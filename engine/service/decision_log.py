@@ -44,7 +44,8 @@ from typing import Any
 import orjson
 
 from engine.service import metrics
-from engine.service.decision_record import input_sha256, mask_value, outcome_label, outcome_of, process_id
+from engine.service.decision_record import input_sha256, mask_value, outcome_label, outcome_of
+from engine.service.pid import process_id
 from engine.service.log_file import LogFile
 
 logger = logging.getLogger("aftersale.service")
@@ -122,8 +123,9 @@ class DecisionLog:
             "outcome": outcome_of(kind, result),
             "pid": process_id(),
         }
-        for name in self.mask.intersection(entry):
-            entry[name] = mask_value(entry[name])
+        if self.mask:
+            for name in self.mask.intersection(entry):
+                entry[name] = mask_value(entry[name])
         line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
         future = self._future() if self.mode == REQUIRED else None
         if future is not None:

@@ -29,21 +29,6 @@ _PAIR_SHIFTS = tuple(range(120, -1, -10))
 _id_random = random.Random()
 os.register_at_fork(after_in_child=_id_random.seed)
 
-_pid = os.getpid()  # each line's `pid`: read once per process (getpid is a system call), again after a fork
-
-
-def _refresh_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_refresh_pid)
-
-
-def process_id() -> int:
-    return _pid
-
-
 def new_decision_id() -> str:
     """A ULID: 48 bits of milliseconds + 80 random bits in Crockford base32 (26 characters),
     so ids sort by time and two workers never collide in practice."""

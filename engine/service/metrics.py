@@ -20,29 +20,17 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
                                generate_latest)
 from prometheus_client import multiprocess, values
 
+from engine.service.pid import process_id
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-_pid = os.getpid()
-
-
-def _refresh_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-def _process_id() -> int:
-    return _pid
-
 
 if os.environ.get(MULTIPROC_ENV):
     # prometheus-client's multiprocess values call os.getpid() on every inc/observe, to notice a
-    # fork. getpid is a real system call, ~5 µs on this machine, and a decision makes four of
-    # them: py-spy put them at 8 % of a worker's CPU under load (bench/README.md). The pid is
-    # cached instead, and refreshed in a forked child, so it still returns distinct values in
-    # processes that run at the same time: the rule MultiProcessValue states for its
-    # `process_identifier`. Set before the metrics below are created (they read ValueClass then).
-    os.register_at_fork(after_in_child=_refresh_pid)
-    values.ValueClass = values.MultiProcessValue(process_identifier=_process_id)  # type: ignore[no-untyped-call]
+    # fork: four system calls per decision, 8 % of a worker's CPU under load (py-spy,
+    # bench/README.md). The cached pid (pid.py) is refreshed in a forked child, so it still returns
+    # distinct values in processes that run at the same time: the rule MultiProcessValue states
+    # for its `process_identifier`. Set before the metrics below are created (they read ValueClass then).
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_id)  # type: ignore[no-untyped-call]
 
 # decisions take ~100 µs in process and a few ms over HTTP; a reload or a sync can take seconds
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
