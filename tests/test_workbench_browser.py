@@ -209,6 +209,8 @@ def test_the_policy_cases_and_the_impact_run_against_a_draft(page, server):
     page.click("#run-impact")
     page.locator("#impact-chart").wait_for()
     assert "对比生效版本 2024-05-31" in page.locator("#impact-result").inner_text()
+    # the canvas is there before Chart.js (loaded when first needed) has drawn on it
+    page.wait_for_function("window.Chart !== undefined && Chart.getChart('impact-chart') !== undefined")
     bars = page.evaluate("Chart.getChart('impact-chart').data")
     reject = bars["labels"].index("商家·拒绝")
     assert bars["datasets"][1]["data"][reject] > 0  # denied → allowed
