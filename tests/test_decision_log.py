@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import hashlib
+import re
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -25,7 +27,7 @@ from hypothesis import strategies as st
 
 from engine.service import decision_record
 from engine.service.decision_log import REQUIRED, DecisionLog, LogUnavailable, PENDING_COMMITS
-from engine.service.decision_record import canonical_json, input_sha256, new_decision_id
+from engine.service.decision_record import canonical_json, input_sha256, log_time, may_hold_float, new_decision_id
 from engine.service.log_file import LogFile, check_writable
 
 from server_support import ADMIN, REPO, RULES, Server
@@ -78,6 +80,25 @@ def test_floats_orjson_writes_differently_take_the_definitions_path():
         assert canonical_json(body) == json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
+@settings(max_examples=600, deadline=None)
+@given(st.binary(max_size=64) | st.text(alphabet="0123456789.eE a\"", max_size=24).map(str.encode))
+def test_the_float_test_is_the_regex_digit_then_dot_or_exponent(data):
+    assert may_hold_float(data) == bool(re.search(rb"[0-9][.eE]", data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=4_102_444_800 * 10**9))   # 1970 .. 2100
+def test_the_log_time_is_the_datetime_iso_form_in_milliseconds(nanos):
+    expected = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=nanos // 1000)
+    original = time.time_ns
+    try:   # not the monkeypatch fixture: hypothesis runs many examples in one test call
+        time.time_ns = lambda: nanos
+        stamped = log_time()
+    finally:
+        time.time_ns = original
+    assert stamped == expected.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _crockford_decode(text: str) -> int:
     value = 0
     for char in text:
@@ -118,6 +139,22 @@ def test_a_writer_never_appends_to_a_fragment_left_by_a_killed_one(tmp_path):
         other.write(b'{"n":2,"tor')
     log_file.write_lines([b'{"n":3}\n'], durable=True)
     assert path.read_bytes() == b'{"n":1}\n{"n":3}\n' and log_file.repairs == 1
+
+
+def test_a_batch_costs_one_stat_and_reads_the_tail_only_after_another_writer(tmp_path, monkeypatch):
+    path = tmp_path / "log.jsonl"
+    mine, other = LogFile(str(path)), LogFile(str(path))
+    mine.write_lines([b'{"n":1}\n'], durable=False)
+    calls: list[str] = []
+    for name in ("stat", "fstat", "pread"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    mine.write_lines([b'{"n":2}\n'], durable=False)     # the tail is its own: not read
+    assert calls == ["stat"]
+    other.write_lines([b'{"n":3}\n'], durable=False)    # the tail is another writer's: read
+    mine.write_lines([b'{"n":4}\n'], durable=False)
+    assert calls == ["stat", "stat", "pread", "stat", "pread"]
+    assert path.read_bytes() == b'{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n'
 
 
 def test_rotation_by_size_keeps_every_line_whole(tmp_path):

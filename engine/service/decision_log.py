@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 
 from engine.service import metrics
-from engine.service.decision_record import input_sha256, mask_value, outcome_label, outcome_of
+from engine.service.decision_record import input_sha256, log_time, mask_value, outcome_label, outcome_of
 from engine.service.pid import process_id
 from engine.service.log_file import LogFile
 
@@ -112,7 +112,7 @@ class DecisionLog:
             return
         entry = {
             "decision_id": decision_id,
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": log_time(),
             "kind": kind,
             "actor": actor,
             "ticket_id": ticket_id,
@@ -127,7 +127,12 @@ class DecisionLog:
             for name in self.mask.intersection(entry):
                 entry[name] = mask_value(entry[name])
         line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
-        future = self._future() if self.mode == REQUIRED else None
+        if self.mode != REQUIRED:
+            future = None
+        elif self._loop_lines:  # not the iteration's first line: its loop, without asking for it
+            future = self._loop_lines[0][1].get_loop().create_future()   # type: ignore[union-attr]
+        else:
+            future = self._future()
         if future is not None:
             if not self._loop_lines:
                 future.get_loop().call_soon(self._write_on_loop)
@@ -153,6 +158,8 @@ class DecisionLog:
             self._track(future)
 
     def _future(self) -> asyncio.Future[None] | None:
+        # asyncio.get_running_loop() makes a getpid() system call on Python 3.11 (it checks for a
+        # fork): asked once per loop iteration, not per line
         try:
             return asyncio.get_running_loop().create_future()
         except RuntimeError:  # no event loop (used from plain code): nothing can wait

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import time
 from typing import Any
 
@@ -36,10 +35,35 @@ def new_decision_id() -> str:
     return "".join([_CROCKFORD_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
+# (second, "YYYY-MM-DDTHH:MM:SS") of the last time stamp: the seconds part is formatted once a second
+_last_second: tuple[int, str] = (-1, "")
+
+
+def log_time() -> str:
+    """Now in UTC to the millisecond, `2026-11-30T01:05:13.123Z`: what
+    `datetime.now(timezone.utc).isoformat(timespec="milliseconds")` writes (with `Z`), 0.4 µs
+    instead of 1.6 (3.4 within a request): only the milliseconds are formatted per line."""
+    global _last_second
+    second, nanos = divmod(time.time_ns(), 1_000_000_000)
+    cached, prefix = _last_second
+    if second != cached:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second = (second, prefix)
+    return f"{prefix}.{nanos // 1_000_000:03d}Z"
+
+
 # A digit followed by `.`, `e` or `E`: the body may hold a float. orjson and the standard library
 # write some floats differently (1e-05 / 0.00001, 1e-06 / 1e-6), so such a body takes the
-# definition's own path (a string like "v1.2" does too: slower, never wrong).
-_FLOAT_LIKE = re.compile(rb"[0-9][.eE]")
+# definition's own path (a string like "v1.2" does too: slower, never wrong). Looked for as
+# `b"0." in data.translate(_FLOAT_MARKS)` (digits become `0`, `.eE` become `.`, the rest a space):
+# the same test as the regex `[0-9][.eE]`, 1.2 µs instead of 3.3 on a 650-byte body and 6.6 µs
+# within a request (the regex tries a match at every digit; bench/README.md).
+_FLOAT_MARKS = bytes(ord("0") if chr(code).isdigit() and code < 128 else ord(".") if code in b".eE" else ord(" ")
+                     for code in range(256))
+
+
+def may_hold_float(data: bytes) -> bool:
+    return b"0." in data.translate(_FLOAT_MARKS)
 
 
 def canonical_json(body: Any) -> bytes:
@@ -51,7 +75,7 @@ def canonical_json(body: Any) -> bytes:
         data = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):   # an int past 64 bits, a lone surrogate
         data = b""
-    if not data or _FLOAT_LIKE.search(data):
+    if not data or may_hold_float(data):
         data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return data
 
