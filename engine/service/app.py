@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from engine.service import errors
+from engine.service import errors, metrics
 from engine.service.decision_log import DecisionLog
 from engine.service.openapi import build_openapi
 from engine.service.operations import OperationsMiddleware
@@ -71,6 +71,7 @@ def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
                                     incremental=True)
         state.holder, state.preloaded_engine = holder, None
         loop = asyncio.get_running_loop()
+        metrics.PER_ITERATION.bind(loop)
         try:
             loop.add_signal_handler(signal.SIGHUP, lambda: _background(state, holder.reload("SIGHUP")))
             hup_installed = True
@@ -96,6 +97,7 @@ def create_app(settings: ServiceSettings, engine: Any = None) -> Starlette:
                     await task
             await holder.stop_reloads()
             state.decision_log.close()
+            metrics.PER_ITERATION.unbind(loop)
 
     app = ServiceApp(
         routes=starlette_routes() + [workbench.mount()],  # /workbench/: the policy team's pages

@@ -107,7 +107,8 @@ class DecisionLog:
 
     def record(self, *, decision_id: str, kind: str, body: Any, result: Any, version: str | None,
                bundle_hash: str, actor: str | None = None, ticket_id: str | None = None) -> None:
-        metrics.child(metrics.DECISIONS, kind, actor or "", version or "", outcome_label(kind, result)).inc()
+        metrics.PER_ITERATION.inc(metrics.child(metrics.DECISIONS, kind, actor or "", version or "",
+                                                outcome_label(kind, result)))
         if self.file is None:
             return
         entry = {

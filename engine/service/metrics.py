@@ -13,7 +13,9 @@ outcome and status codes are small closed sets; `version` is a policy version of
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from typing import Any
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
@@ -76,6 +78,71 @@ def child(metric: Any, *label_values: str) -> Any:
     if found is None:
         found = _children[key] = metric.labels(*label_values)
     return found
+
+
+class PerIteration:
+    """The per-request metric updates of one event-loop iteration, applied together at its end.
+
+    Every prometheus-client update is a locked write to a memory-mapped file (multiprocess mode),
+    and a request makes four (decisions and responses counted, latency observed: sum and bucket):
+    ~12 µs of a request's ~120 in process, measured by replacing them with no-ops
+    (bench/README.md). Gathered here, a counter is written once per iteration and label set, and
+    the histogram values are observed in one pass. Nothing waits longer than the iteration: the
+    updates are applied before the loop polls for the next request.
+
+    Bound to the serving loop for the app's lifespan (app.py); unbound, or from another thread,
+    an update is applied at once."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0                 # the bound loop's thread; 0: not bound
+        self._counts: dict[Any, int] = {}
+        self._observed: list[tuple[Any, float]] = []
+        self._scheduled = False
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.flush()
+        self._loop, self._thread = loop, threading.get_ident()
+
+    def unbind(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is loop:
+            self.flush()
+            self._loop, self._thread = None, 0
+
+    def inc(self, counter: Any) -> None:
+        """`counter.inc()` (a labelled child, see child())."""
+        if threading.get_ident() != self._thread:
+            counter.inc()
+            return
+        self._counts[counter] = self._counts.get(counter, 0) + 1
+        if not self._scheduled:
+            self._schedule()
+
+    def observe(self, histogram: Any, value: float) -> None:
+        """`histogram.observe(value)`."""
+        if threading.get_ident() != self._thread:
+            histogram.observe(value)
+            return
+        self._observed.append((histogram, value))
+        if not self._scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        assert self._loop is not None
+        self._scheduled = True
+        self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        counts, self._counts = self._counts, {}
+        observed, self._observed = self._observed, []
+        for counter, count in counts.items():
+            counter.inc(count)
+        for histogram, value in observed:
+            histogram.observe(value)
+
+
+PER_ITERATION = PerIteration()
 
 
 def exposition() -> tuple[bytes, str]:

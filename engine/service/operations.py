@@ -60,8 +60,9 @@ class OperationsMiddleware:
             PENDING_COMMITS.reset(token)
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            metrics.child(metrics.RESPONSES, template, str(status)).inc()
-            metrics.child(metrics.REQUEST_SECONDS, template).observe(time.perf_counter() - started)
+            metrics.PER_ITERATION.inc(metrics.child(metrics.RESPONSES, template, str(status)))
+            metrics.PER_ITERATION.observe(metrics.child(metrics.REQUEST_SECONDS, template),
+                                          time.perf_counter() - started)
 
 
 async def _committed(commits: list[asyncio.Future[None]]) -> bool:
