@@ -1,7 +1,9 @@
-"""One write per response (connections.py, CoalescedWrites): uvicorn's own protocol, driven by a
-recording transport, hands each response to the transport as a single write, head and body
-together; responses without a body, `100 Continue` and pipelined requests still come out whole
-and in order. Against the real server too (HEAD, Expect: 100-continue, pipelining)."""
+"""One write per response (connections.py, CoalescedWrites), at the end of the loop iteration
+that completed it (IterationWrites): uvicorn's own protocol, driven by a recording transport,
+hands each response to the transport as a single write, head and body together; responses
+without a body, `100 Continue` and pipelined requests still come out whole and in order; a
+closing connection sends what it has first. Against the real server too (HEAD, Expect:
+100-continue, pipelining, Connection: close)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +13,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from engine.service.connections import CoalescedWrites, GuardedHttpToolsProtocol
+from engine.service.connections import CoalescedWrites, GuardedHttpToolsProtocol, IterationWrites, iteration_writes
 
 from server_support import RULES, Server
 from test_slow_clients import BODY, connect
@@ -42,24 +44,78 @@ class RecordingTransport(asyncio.Transport):
         pass
 
 
-def test_the_head_waits_for_the_body_and_goes_out_with_it():
+class ManualLoop:
+    """The loop an IterationWrites schedules its flush on, run by hand: the end of an iteration."""
+
+    def __init__(self) -> None:
+        self.callbacks: list = []
+
+    def call_soon(self, callback) -> None:
+        self.callbacks.append(callback)
+
+    def end_iteration(self) -> None:
+        callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+def _coalesced(loop: ManualLoop) -> tuple[RecordingTransport, CoalescedWrites]:
     transport = RecordingTransport()
-    writes = CoalescedWrites(transport)
+    return transport, CoalescedWrites(transport, IterationWrites(loop))  # type: ignore[arg-type]
+
+
+def test_the_head_waits_for_the_body_and_goes_out_with_it():
+    loop = ManualLoop()
+    transport, writes = _coalesced(loop)
     writes.hold_next = True
-    writes.write(b"HTTP/1.1 100 Continue\r\n\r\n")      # informational: out at once, hold still armed
+    writes.write(b"HTTP/1.1 100 Continue\r\n\r\n")      # informational: not held, hold still armed
+    loop.end_iteration()
     writes.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    loop.end_iteration()
     assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
     writes.write(b"{}")
+    loop.end_iteration()
     assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
     # a response without a body: its head goes out when the response completes (flush) or on close
     writes.hold_next = True
     writes.write(b"HTTP/1.1 204 No Content\r\n\r\n")
     writes.flush()
+    loop.end_iteration()
     writes.hold_next = True
     writes.write(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")
     writes.close()
     assert transport.writes[2:] == [b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 500 Internal Server Error\r\n\r\n"]
     assert transport.closed
+
+
+def test_one_iterations_responses_go_out_at_its_end_each_connection_in_one_write():
+    loop = ManualLoop()
+    (first, a), (second, b) = _coalesced(loop), _coalesced(loop)
+    iteration = a._iteration
+    b._iteration = iteration           # two connections of one loop
+    for writes, body in ((a, b"1"), (b, b"2"), (a, b"3")):
+        writes.hold_next = True
+        writes.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        writes.write(body)
+    assert first.writes == second.writes == [] and len(loop.callbacks) == 1   # one flush per iteration
+    loop.end_iteration()
+    assert first.writes == [b"HTTP/1.1 200 OK\r\n\r\n1HTTP/1.1 200 OK\r\n\r\n3"]   # in order, one write
+    assert second.writes == [b"HTTP/1.1 200 OK\r\n\r\n2"]
+    # a connection closed or lost before the iteration ends: what it had is dropped, not written
+    a.write(b"late")
+    first.closed = True
+    loop.end_iteration()
+    assert first.writes == [b"HTTP/1.1 200 OK\r\n\r\n1HTTP/1.1 200 OK\r\n\r\n3"]
+
+
+def test_iteration_writes_are_per_loop():
+    one, other = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        assert iteration_writes(one) is iteration_writes(one)
+        assert iteration_writes(one) is not iteration_writes(other)
+    finally:
+        one.close()
+        other.close()
 
 
 async def _app(scope, receive, send):
@@ -153,3 +209,17 @@ def test_real_server_answers_expect_continue_head_and_pipelined_requests(server)
     head, body, rest = _read_response(sock, rest)
     assert head.startswith(b"HTTP/1.1 200") and b'"status":"ok"' in body and rest == b""
     sock.close()
+
+
+def test_real_server_sends_the_whole_answer_before_closing_a_connection_close_request(server):
+    sock = connect(server.url)
+    sock.settimeout(5)
+    sock.sendall(b"POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                 b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+    received = b""
+    while chunk := sock.recv(65536):      # the server closes after the answer (written at close)
+        received += chunk
+    sock.close()
+    head, body = received.split(b"\r\n\r\n", 1)
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    assert head.startswith(b"HTTP/1.1 200") and len(body) == length and b'"actions"' in body

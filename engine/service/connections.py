@@ -23,13 +23,21 @@ So this module adds (subclassing uvicorn's own protocol, nothing else changes):
 4. one write per response: uvicorn writes the response head and the body with two
    transport.write calls, i.e. two send() syscalls, and on loopback the sender's syscall also
    runs the receiver's TCP processing. Holding the head until the body comes (CoalescedWrites)
-   halves that (bench/README.md, "Issue 14, last round").
+   halves that (bench/README.md, "Issue 14, last round");
+5. responses written at the end of the event-loop iteration that completed them, all of them
+   together (IterationWrites, after Netty's FlushConsolidationHandler): a worker under load
+   reads and decides every request that arrived before it answers any, and its clients send
+   their next requests in bursts, so each turn of the loop serves more of them. Measured with
+   `bench/load_test.sh` side by side: 8,347-8,820 → 10,098-10,250 decisions/s, 194-206 → 176-179
+   µs of server CPU per decision, p99 7.4-7.9 → 6.6-6.8 ms. A response waits at most for the
+   rest of its loop turn; alone in it, not at all.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import resource
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -140,20 +148,56 @@ async def _overloaded(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": _BUSY_BODY})
 
 
+class IterationWrites:
+    """The connections of one event loop with response bytes to write at the end of the current
+    loop iteration (5. above). One per loop: iteration_writes()."""
+
+    __slots__ = ("_loop", "_pending", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending: list[CoalescedWrites] = []
+
+    def add(self, writes: "CoalescedWrites") -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(writes)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for writes in pending:
+            writes.send()
+
+
+_ITERATION_WRITES: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IterationWrites]" = weakref.WeakKeyDictionary()
+
+
+def iteration_writes(loop: asyncio.AbstractEventLoop) -> IterationWrites:
+    found = _ITERATION_WRITES.get(loop)
+    if found is None:
+        found = _ITERATION_WRITES[loop] = IterationWrites(loop)
+    return found
+
+
 class CoalescedWrites:
-    """A connection's transport as its response cycles see it: the first write of a response
-    (uvicorn writes the head as soon as the application sends `http.response.start`) is held and
-    goes out together with the next one, the body. Whatever ends the response writes what is still
-    held: the protocol's on_response_complete (a response without body: HEAD, 204, 304), or close.
-    `100 Continue` is never held (the client waits for it before it sends the body).
+    """A connection's transport as its response cycles see it. Two things are held back:
+    - the first write of a response (uvicorn writes the head as soon as the application sends
+      `http.response.start`) waits for the next one, the body, so head and body are one write;
+      whatever ends the response releases it: the protocol's on_response_complete (a response
+      without body: HEAD, 204, 304), or close. `100 Continue` is never held;
+    - what is written goes out at the end of the loop iteration (IterationWrites), with the other
+      connections' responses of that iteration; close() sends it first. A connection closed or
+      lost meanwhile drops it (nobody is there to read it).
     Everything but write/close goes to the real transport."""
 
-    __slots__ = ("_transport", "_held", "hold_next")
+    __slots__ = ("_transport", "_held", "hold_next", "_out", "_iteration")
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(self, transport: asyncio.Transport, iteration: IterationWrites) -> None:
         self._transport = transport
         self._held = b""
         self.hold_next = False
+        self._out: list[bytes] = []
+        self._iteration = iteration
 
     def write(self, data: bytes) -> None:
         if self.hold_next and not data.startswith(b"HTTP/1.1 100 "):
@@ -162,16 +206,29 @@ class CoalescedWrites:
             return
         if self._held:
             data, self._held = self._held + data, b""
-        self._transport.write(data)
+        if not self._out:
+            self._iteration.add(self)
+        self._out.append(data)
+
+    def send(self) -> None:
+        """What this loop iteration wrote, in one write (IterationWrites.flush, close)."""
+        if not self._out:
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
 
     def flush(self) -> None:
+        """The response is complete: a head still held joins what goes out."""
         self.hold_next = False
         if self._held:
             held, self._held = self._held, b""
-            self._transport.write(held)
+            self.write(held)
 
     def close(self) -> None:
         self.flush()
+        self.send()
         self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
@@ -186,7 +243,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._writes = CoalescedWrites(transport)
+        self._writes = CoalescedWrites(transport, iteration_writes(self.loop))
         if not GUARD.admit(self):
             GUARD.refused += 1
             metrics.REQUESTS_REFUSED.inc()
@@ -214,15 +271,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         GUARD.timed_out += 1
         metrics.REQUESTS_TIMED_OUT.inc()
         if self.cycle is None or self.cycle.response_complete:  # still reading the request head
-            self.transport.write(_plain_response(b"408 Request Timeout", _TIMEOUT_BODY))
-        self.transport.close()  # an application reading the body sees http.disconnect
+            self._writes.write(_plain_response(b"408 Request Timeout", _TIMEOUT_BODY))
+        self._writes.close()  # an application reading the body sees http.disconnect
 
     def shed(self) -> None:
         """Closed to make room for a newer connection: it had no request in progress."""
         GUARD.gone(self)
         self._disarm()
         if not self.transport.is_closing():
-            self.transport.close()
+            self._writes.close()  # a response completed in this loop turn goes out first
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         # the cycle writes through the connection's CoalescedWrites; its cycles write one after
@@ -230,6 +287,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle.transport = self._writes  # type: ignore[assignment]
         self._writes.hold_next = True
         super()._start_asgi_task(cycle, app)
+
+    def shutdown(self) -> None:
+        # the server stops: a response completed in this loop turn goes out before uvicorn
+        # closes an idle connection
+        self._writes.send()
+        super().shutdown()
 
     def on_headers_complete(self) -> None:
         GUARD.busy(self)
