@@ -28,9 +28,9 @@ So this module adds (subclassing uvicorn's own protocol, nothing else changes):
    together (IterationWrites, after Netty's FlushConsolidationHandler): a worker under load
    reads and decides every request that arrived before it answers any, and its clients send
    their next requests in bursts, so each turn of the loop serves more of them. Measured with
-   `bench/load_test.sh` side by side: 8,347-8,820 → 10,098-10,250 decisions/s, 194-206 → 176-179
-   µs of server CPU per decision, p99 7.4-7.9 → 6.6-6.8 ms. A response waits at most for the
-   rest of its loop turn; alone in it, not at all.
+   `bench/load_test.sh`, this and the commit before alternating: +10-24 % decisions/s, 10-20 µs
+   less server CPU per decision, a lower p99 (bench/README.md). A response waits at most for
+   the rest of its loop turn; alone in it, not at all.
 """
 from __future__ import annotations
 
@@ -166,10 +166,14 @@ class IterationWrites:
     def flush(self) -> None:
         pending, self._pending = self._pending, []
         for writes in pending:
-            writes.send()
+            try:
+                writes.send()
+            except Exception:  # noqa: BLE001 - one broken connection must not keep the others' answers
+                logger.exception("writing a response failed")
 
 
-_ITERATION_WRITES: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IterationWrites]" = weakref.WeakKeyDictionary()
+_ITERATION_WRITES: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IterationWrites]" = \
+    weakref.WeakKeyDictionary()
 
 
 def iteration_writes(loop: asyncio.AbstractEventLoop) -> IterationWrites:
