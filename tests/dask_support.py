@@ -1,6 +1,7 @@
 """Dask clusters for the impact tests: one LocalCluster (2 worker processes, 1 thread each, on
 127.0.0.1, no dashboard) shared by a test module, and an external cluster started as separate
-processes (`dask scheduler` + `dask worker`s) the way a user would."""
+processes (`dask scheduler` + `dask worker`s) the way a user would; the job the impact tests
+replay and its plain in-process replay, what the Dask runs are compared with."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,31 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from engine.api import Engine
+from engine.history.attribution import declared_between
+from engine.history.impact import Job, replay_in_process
+from engine.history.ticket_sources import discover, partitions
+from engine.history.versions import load_versions
 
 ROOT = Path(__file__).resolve().parent.parent
+FROM, TO = "2024-03-22", "2024-04-22"
+
+
+def impact_job(engine: Engine) -> Job:
+    documents = [(d.version, d.data) for d in load_versions()]
+    return Job(FROM, TO, changes=declared_between(documents, FROM, TO), bundle_hash=engine.bundle_hash)
+
+
+def in_process_reference(corpus: Path) -> tuple[Job, Any]:
+    """(the job, its plain in-process replay of `corpus`)."""
+    engine = Engine.from_directory()
+    try:
+        job = impact_job(engine)
+        return job, replay_in_process(engine, job, partitions(discover([str(corpus)]), 1000))
+    finally:
+        engine.close()
 
 
 @contextmanager

@@ -98,6 +98,15 @@ def copy_rules(target: Path) -> Path:
     return target
 
 
+def workers_on_copied_rules(tmp: Path, poll: str, workers: int = 2) -> Server:
+    """A server on its own copy of the rules (`server.rules`, for the test to edit), every worker up."""
+    rules = copy_rules(tmp / "rules")
+    server = Server(tmp, rules, "--workers", str(workers), "--poll", poll)
+    server.wait_ready(workers=workers)
+    server.rules = rules
+    return server
+
+
 def error_of(response: httpx.Response, status: int) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")

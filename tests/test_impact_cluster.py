@@ -10,19 +10,16 @@ import os
 import signal
 
 import pytest
-from dask_support import external_cluster
+from dask_support import FROM, TO, external_cluster, in_process_reference
 
-from engine.api import Engine
 from engine.cli.main import main
 from engine.core.resources import default_rules_dir
-from engine.history.attribution import declared_between
 from engine.history.corpus import Vocabulary, generate
 from engine.history.dask_run import EnginePlugin, dask_client, policy_files, run_impact
-from engine.history.impact import ImpactError, Job, replay_in_process
+from engine.history.impact import ImpactError
 from engine.history.ticket_sources import count_rows, discover, partitions
 from engine.history.versions import load_versions
 
-FROM, TO = "2024-03-22", "2024-04-22"
 COUNT = 160
 
 
@@ -35,19 +32,10 @@ def corpus_file(tmp_path_factory):
     return path
 
 
-def _job(engine):
-    documents = [(d.version, d.data) for d in load_versions()]
-    return Job(FROM, TO, changes=declared_between(documents, FROM, TO), bundle_hash=engine.bundle_hash)
-
-
 @pytest.fixture(scope="module")
 def reference(corpus_file):
     """The plain in-process replay of the corpus."""
-    engine = Engine.from_directory()
-    try:
-        return _job(engine), replay_in_process(engine, _job(engine), partitions(discover([str(corpus_file)]), 1000))
-    finally:
-        engine.close()
+    return in_process_reference(corpus_file)
 
 
 def _cli(capsys, corpus_file, *args):

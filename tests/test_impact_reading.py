@@ -15,18 +15,16 @@ import time
 from dataclasses import replace
 
 import pytest
+from dask_support import in_process_reference
 
-from engine.api import Engine
 from engine.core.resources import default_rules_dir
-from engine.history.attribution import declared_between
 from engine.history.corpus import Vocabulary, generate
 from engine.history.dask_run import EnginePlugin, Reading, dask_client, policy_files, run_impact
-from engine.history.impact import ImpactError, Job, replay_in_process
+from engine.history.impact import ImpactError
 from engine.history.ticket_sources import (NotReadableHere, count_rows, discover, fingerprints, partitions,
                                            read_payload, ticket_texts)
 from engine.history.versions import load_versions
 
-FROM, TO = "2024-03-22", "2024-04-22"
 COUNT = 90
 
 
@@ -53,19 +51,9 @@ def client():
         yield made
 
 
-def _job(engine):
-    documents = [(d.version, d.data) for d in load_versions()]
-    return Job(FROM, TO, changes=declared_between(documents, FROM, TO), bundle_hash=engine.bundle_hash)
-
-
 @pytest.fixture(scope="module")
 def reference(corpus):
-    engine = Engine.from_directory()
-    try:
-        job = _job(engine)
-        return job, replay_in_process(engine, job, partitions(discover([str(corpus[0])]), 1000))
-    finally:
-        engine.close()
+    return in_process_reference(corpus[0])
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["jsonl", "parquet"])

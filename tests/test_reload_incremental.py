@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from server_support import (ADMIN, AT, LATEST, REJECT_MESSAGE, RULES, TICKET, Recorder, Server, copy_rules, error_of,
-                            metric_samples, ready_of_every_worker, total)
+                            metric_samples, ready_of_every_worker, total, workers_on_copied_rules)
 
 from engine.api import Engine
 from engine.core.errors import PolicyError
@@ -240,17 +240,23 @@ async def _wait_for(event: threading.Event) -> None:
         await asyncio.sleep(0.01)
 
 
-def test_triggers_during_a_reload_share_one_follow_up_and_none_hears_a_stale_unchanged(rules):
+async def _first_reload_held(rules, loader: "GatedLoader"):
+    """A holder on `rules` whose first reload (of an edited file) is loading, held at the gate."""
     from engine.service.reload import EngineHolder
 
+    holder = EngineHolder.start(rules, loader.load, incremental=True)
+    holder.loader = loader
+    append_comment(rules / f"{LATEST}.yaml")
+    first = asyncio.ensure_future(holder.reload("POST /admin/reload"))
+    await _wait_for(loader.entered)
+    return holder, first
+
+
+def test_triggers_during_a_reload_share_one_follow_up_and_none_hears_a_stale_unchanged(rules):
     loader = GatedLoader()
 
     async def scenario():
-        holder = EngineHolder.start(rules, loader.load, incremental=True)
-        holder.loader = loader
-        append_comment(rules / f"{LATEST}.yaml")
-        first = asyncio.ensure_future(holder.reload("POST /admin/reload"))
-        await _wait_for(loader.entered)                  # the first reload is loading, held
+        holder, first = await _first_reload_held(rules, loader)
         others = [asyncio.ensure_future(holder.reload(reason))
                   for reason in ["POST /admin/reload"] * 6 + ["SIGHUP", "rules directory changed"]]
         await asyncio.sleep(0.05)
@@ -265,16 +271,10 @@ def test_triggers_during_a_reload_share_one_follow_up_and_none_hears_a_stale_unc
 
 
 def test_a_change_made_during_a_reload_is_loaded_by_the_one_follow_up(rules):
-    from engine.service.reload import EngineHolder
-
     loader = GatedLoader()
 
     async def scenario():
-        holder = EngineHolder.start(rules, loader.load, incremental=True)
-        holder.loader = loader
-        append_comment(rules / f"{LATEST}.yaml")
-        first = asyncio.ensure_future(holder.reload("POST /admin/reload"))
-        await _wait_for(loader.entered)
+        holder, first = await _first_reload_held(rules, loader)
         changed = reword(rules)                          # a second change while the first is loading
         others = [asyncio.ensure_future(holder.reload("POST /admin/reload")) for _ in range(5)]
         await asyncio.sleep(0.05)
@@ -298,10 +298,7 @@ def delta(before: dict, after: dict, name: str, **labels: str) -> float:
 
 @pytest.fixture()
 def pair(tmp_path):
-    rules = copy_rules(tmp_path / "rules")
-    server = Server(tmp_path, rules, "--workers", "2", "--poll", "0")
-    server.wait_ready(workers=2)
-    server.rules = rules
+    server = workers_on_copied_rules(tmp_path, poll="0")
     yield server
     server.stop()
 

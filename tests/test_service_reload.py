@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from server_support import (ADMIN, AT, LATEST, REJECT_MESSAGE, TICKET, Server, copy_rules, error_of, metric_samples,
-                            ready_of_every_worker, total)
+                            ready_of_every_worker, total, workers_on_copied_rules)
 
 
 # -- reload: SIGHUP and admin (one worker, no polling) ---------------------------------------------
@@ -127,11 +127,7 @@ def test_admin_needs_the_token_with_one_worker_too_and_readyz_hides_details_with
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fleet")
-    rules = copy_rules(tmp / "rules")
-    server = Server(tmp, rules, "--workers", "2", "--poll", "0.2")
-    server.wait_ready(workers=2)
-    server.rules = rules
+    server = workers_on_copied_rules(tmp_path_factory.mktemp("fleet"), poll="0.2")
     yield server
     server.stop()
 
